@@ -1,0 +1,30 @@
+# Fluxo: the two commands that matter are first. `make run` serves the whole ledger on this machine;
+# `make test` runs every check CI runs.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test fmt-check lint unit tools fmt
+
+## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
+run:
+	$(CARGO) run -p fluxo -- serve --demo
+
+## test: formatting, clippy with warnings as errors, and every test
+test: fmt-check lint unit
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: tools
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+## tools: install what the checks need and the machine lacks
+tools:
+	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+
+fmt:
+	$(CARGO) fmt --all

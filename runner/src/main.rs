@@ -1,0 +1,121 @@
+//! `fluxo`: the whole ledger on one machine. `fluxo serve` runs the same handlers as the Lambda
+//! functions over the embedded store, feeds `consolidate` from the embedded queue and ticks `relay`;
+//! `fluxo token` prints a token signed with the same secret.
+
+mod consumer;
+mod proxy;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fluxo::auth::{Scope, issue};
+use fluxo::config::Settings;
+use jiff::SignedDuration;
+
+#[derive(Parser)]
+#[command(name = "fluxo", version, about = "The Fluxo cash-flow ledger on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the v1 API with consolidation and relay over the embedded store.
+    Serve(ServeArgs),
+    /// Print a bearer token signed with this data directory's secret (or FLUXO_JWT_SECRET).
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "FLUXO_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Directory of the embedded store, queue and secret.
+    #[arg(long, env = "FLUXO_DATA_DIR", default_value = ".fluxo")]
+    data_dir: PathBuf,
+    /// Storage backend.
+    #[arg(long, env = "FLUXO_BACKEND", default_value = "embedded")]
+    backend: BackendArg,
+    /// Whether consolidation runs; `off` serves as if the consolidate function were down.
+    #[arg(long, env = "FLUXO_CONSOLIDATION", default_value = "on")]
+    consolidation: Switch,
+    /// How often relay runs.
+    #[arg(long, env = "FLUXO_RELAY_TICK", default_value = "5s")]
+    relay_tick: SignedDuration,
+    /// Create the `demo` account if missing and print a token and a curl example for it.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Embedded,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// An account the token grants; repeat for more.
+    #[arg(long = "account", required = true)]
+    accounts: Vec<String>,
+    /// Space-separated scopes.
+    #[arg(long, default_value = "ledger:read ledger:write")]
+    scope: String,
+    /// How long the token is valid, e.g. 1h or 30m.
+    #[arg(long, default_value = "1h")]
+    ttl: SignedDuration,
+    /// The token's subject.
+    #[arg(long, default_value = "local")]
+    subject: String,
+    /// Directory holding the secret when FLUXO_JWT_SECRET is unset.
+    #[arg(long, env = "FLUXO_DATA_DIR", default_value = ".fluxo")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("fluxo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(args: &TokenArgs) -> Result<(), String> {
+    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    settings.data_dir.clone_from(&args.data_dir);
+    let scopes = parse_scopes(&args.scope)?;
+    for account in &args.accounts {
+        fluxo::domain::account::AccountId::parse(account).map_err(|e| format!("account {account:?} {e}"))?;
+    }
+    let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
+    let token = issue(&secret, &args.subject, &args.accounts, &scopes, args.ttl).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
+
+fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {
+    raw.split_whitespace()
+        .map(|s| match s {
+            "ledger:read" => Ok(Scope::Read),
+            "ledger:write" => Ok(Scope::Write),
+            other => Err(format!("unknown scope {other:?}; use ledger:read and/or ledger:write")),
+        })
+        .collect()
+}

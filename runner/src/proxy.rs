@@ -1,0 +1,46 @@
+//! The HTTP front of the runner: turns a hyper request into the `lambda_http` request the functions
+//! receive, sends it to `ingest` or `report` as API Gateway would, and turns the answer back.
+
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use fluxo::handlers::{Api, ingest, report};
+use fluxo::http::BODY_BYTES_MAX;
+use fluxo::http::problem::ApiError;
+use fluxo::http::route::route;
+use lambda_http::RequestExt;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+
+/// The runner's only route: every request goes to the function API Gateway would send it to.
+pub async fn dispatch(State(api): State<Api>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    // Read one byte past the limit so the handler can tell "too large" from "exactly the limit".
+    let Ok(bytes) = to_bytes(body, BODY_BYTES_MAX + 1).await else {
+        return into_axum(ApiError::TooLarge.into_response());
+    };
+    let body = match String::from_utf8(bytes.to_vec()) {
+        Ok(text) if !text.is_empty() => lambda_http::Body::Text(text),
+        Ok(_) => lambda_http::Body::Empty,
+        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+    };
+    let request = lambda_http::Request::from_parts(parts, body);
+    let query: QueryMap = request.uri().query().unwrap_or_default().parse().unwrap_or_default();
+    let request = request.with_query_string_parameters(query);
+    let to_ingest = route(&request).is_ok_and(|r| r.op.is_ingest());
+    let response = if to_ingest { ingest::handle(&api, request).await } else { report::handle(&api, request).await };
+    match response {
+        Ok(response) => into_axum(response),
+        Err(never) => match never {},
+    }
+}
+
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}

@@ -1,0 +1,123 @@
+//! `fluxo serve`: the API, the consumer and the relay ticker in one process, with a graceful drain.
+
+use std::io::Write;
+use std::time::Duration;
+
+use axum::Router;
+use fluxo::auth::{Scope, issue};
+use fluxo::config::{Embedded, Settings};
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::handlers::relay;
+use fluxo::ledger::Ledger;
+use jiff::SignedDuration;
+use tokio::sync::watch;
+
+use crate::{ServeArgs, Switch, consumer, proxy};
+
+/// Starts the runtime and serves until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logs();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(serve(args))
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLUXO_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    settings.data_dir.clone_from(&args.data_dir);
+    let embedded = Embedded::open(&settings).map_err(|e| e.to_string())?;
+    let api = embedded.api(&settings).map_err(|e| e.to_string())?;
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    if args.consolidation == Switch::On {
+        workers.push(tokio::spawn(consumer::run(embedded.queue.clone(), embedded.ledger.clone(), stop_rx.clone())));
+    } else {
+        tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
+    }
+    workers.push(tokio::spawn(relay_ticker(embedded.ledger.clone(), args.relay_tick, stop_rx)));
+    banner(&url, &args, &settings, &embedded).await?;
+    let app = Router::new().fallback(proxy::dispatch).with_state(api);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    tracing::info!("draining: finishing the batch in hand");
+    let _ = stop_tx.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn relay_ticker(ledger: Ledger, tick: SignedDuration, mut stop: watch::Receiver<bool>) {
+    let period = Duration::try_from(tick).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::from_secs(5));
+    let mut interval = tokio::time::interval(period);
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(error) = relay::handle(&ledger).await {
+                    tracing::warn!(%error, "relay run failed");
+                }
+            }
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Prints where the ledger listens and, with `--demo`, how to use it.
+async fn banner(url: &str, args: &ServeArgs, settings: &Settings, embedded: &Embedded) -> Result<(), String> {
+    let mut out = format!("fluxo listening on {url}\n");
+    if args.demo {
+        let token = demo(settings, embedded).await?;
+        out.push_str(&format!(
+            "\ndemo account: demo (BRL, America/Sao_Paulo)\n\
+             token, valid 24h:\n  export TOKEN={token}\n\
+             record an entry:\n  curl -s -X POST {url}/v1/accounts/demo/entries -H \"Authorization: Bearer $TOKEN\" \\\n    \
+             -H 'Content-Type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" -d '{{\"type\":\"credit\",\"amount\":1500,\"description\":\"coffee\"}}'\n\
+             today's balance:\n  curl -s {url}/v1/accounts/demo/balances/daily/$(TZ=America/Sao_Paulo date +%F) -H \"Authorization: Bearer $TOKEN\"\n\
+             more tokens: fluxo token --account demo --data-dir {}\n",
+            settings.data_dir.display()
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| e.to_string())
+}
+
+async fn demo(settings: &Settings, embedded: &Embedded) -> Result<String, String> {
+    let parse = || -> Result<_, fluxo::domain::Invalid> {
+        Ok((
+            AccountId::parse("demo")?,
+            AccountName::parse("Demo merchant")?,
+            Currency::parse("BRL")?,
+            Zone::parse("America/Sao_Paulo")?,
+        ))
+    };
+    let (id, name, currency, zone) = parse().map_err(|e| e.to_string())?;
+    if embedded.ledger.account(&id).await.is_err() {
+        embedded.ledger.put_account(id, name, currency, zone).await.map_err(|e| e.to_string())?;
+    }
+    let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
+    issue(&secret, "demo", &["demo".to_owned()], &[Scope::Read, Scope::Write], SignedDuration::from_hours(24))
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,225 @@
+//! The embedded queue on SQLite, with the SQS semantics consolidation relies on: at-least-once
+//! delivery, a visibility timeout, a receive count, and a dead-letter table for messages received
+//! more than `max_receives` times.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::params;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::sqlite::Db;
+use crate::domain::entry::Posting;
+use crate::message;
+use crate::ports::{PortError, Publisher};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    visible_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    first_receive_ms INTEGER,
+    receipt TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_ms);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_ms INTEGER NOT NULL
+) STRICT;
+";
+
+/// Redelivery settings, as on an SQS queue with a redrive policy.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// How long a received message stays hidden before it is delivered again.
+    pub visibility_timeout: SignedDuration,
+    /// Receives after which a message moves to the dead-letter table instead.
+    pub max_receives: i64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self { visibility_timeout: SignedDuration::from_secs(30), max_receives: 5 }
+    }
+}
+
+/// A received message, with the receipt that deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: i64,
+    pub sent_ms: i64,
+    pub first_receive_ms: i64,
+}
+
+/// How many messages wait, are in flight, and were dead-lettered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepths {
+    pub visible: i64,
+    pub in_flight: i64,
+    pub dead: i64,
+}
+
+/// The embedded queue in `queue.sqlite`.
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: Db,
+    settings: QueueSettings,
+    arrived: Arc<Notify>,
+}
+
+impl EmbeddedQueue {
+    /// Opens or creates the queue in `dir`.
+    ///
+    /// # Errors
+    /// When the database cannot be opened.
+    pub fn open(dir: &Path, settings: QueueSettings) -> Result<Self, PortError> {
+        let db = Db::open(&dir.join("queue.sqlite"), SCHEMA)?;
+        Ok(Self { db, settings, arrived: Arc::new(Notify::new()) })
+    }
+
+    /// Resolves when a message may have arrived; consumers wait on it between empty polls.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Sends raw bodies: for tests that need messages no producer of the ledger would write.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn send_raw(&self, bodies: Vec<String>) -> Result<(), PortError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let now = Timestamp::now().as_millisecond();
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO messages (id, body, sent_ms, visible_ms) VALUES (?1, ?2, ?3, ?3)",
+                    )?;
+                    for body in bodies {
+                        insert.execute(params![Uuid::now_v7().to_string(), body, now])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    /// Receives up to `max` visible messages and hides them for the visibility timeout. Messages
+    /// already received `max_receives` times move to the dead-letter table instead.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
+        let settings = self.settings;
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let now = Timestamp::now().as_millisecond();
+                let hidden_until = now.saturating_add(settings.visibility_timeout.as_millis().try_into().unwrap_or(i64::MAX));
+                let limit = i64::try_from(max).unwrap_or(i64::MAX);
+                let candidates: Vec<(String, String, i64, i64, Option<i64>)> = tx
+                    .prepare_cached(
+                        "SELECT id, body, sent_ms, receive_count, first_receive_ms FROM messages WHERE visible_ms <= ?1 ORDER BY visible_ms LIMIT ?2",
+                    )?
+                    .query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                    .collect::<Result<_, _>>()?;
+                let mut out = Vec::with_capacity(candidates.len());
+                for (id, body, sent_ms, count, first) in candidates {
+                    if count >= settings.max_receives {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO dead_letters (id, body, sent_ms, receive_count, dead_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![id, body, sent_ms, count, now],
+                        )?;
+                        tx.execute("DELETE FROM messages WHERE id = ?1", [&id])?;
+                        tracing::warn!(message_id = %id, receive_count = count, "message moved to the dead-letter queue");
+                        continue;
+                    }
+                    let receipt = Uuid::now_v7().to_string();
+                    let first = first.unwrap_or(now);
+                    tx.execute(
+                        "UPDATE messages SET visible_ms = ?2, receive_count = receive_count + 1, receipt = ?3, first_receive_ms = ?4 WHERE id = ?1",
+                        params![id, hidden_until, receipt, first],
+                    )?;
+                    out.push(Delivery { message_id: id, receipt, body, receive_count: count + 1, sent_ms, first_receive_ms: first });
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Deletes delivered messages by receipt. A stale receipt (the message was delivered again since)
+    /// deletes nothing, as in SQS.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut delete = tx.prepare_cached("DELETE FROM messages WHERE receipt = ?1")?;
+                    for receipt in receipts {
+                        delete.execute([receipt])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The queue's current depths.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn depths(&self) -> Result<QueueDepths, PortError> {
+        self.db
+            .call(|conn| {
+                let now = Timestamp::now().as_millisecond();
+                let (visible, in_flight) = conn.query_row(
+                    "SELECT COALESCE(SUM(visible_ms <= ?1), 0), COALESCE(SUM(visible_ms > ?1), 0) FROM messages",
+                    [now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let dead = conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
+                Ok(QueueDepths { visible, in_flight, dead })
+            })
+            .await
+    }
+
+    /// The bodies of dead-lettered messages, oldest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn dead_letters(&self) -> Result<Vec<String>, PortError> {
+        self.db
+            .call(|conn| {
+                let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY dead_ms, id")?;
+                let bodies = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(bodies)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Publisher for EmbeddedQueue {
+    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
+        self.send_raw(postings.iter().map(message::encode).collect()).await
+    }
+}

@@ -1,0 +1,525 @@
+//! The ledger store on SQLite: accounts, entries with their idempotency keys, and the daily and
+//! monthly rollups that consolidation maintains.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use super::sqlite::{Db, corrupt};
+use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
+use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::calendar::{month_of, parse_date, parse_instant};
+use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
+use crate::domain::money::Amount;
+use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS entries (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    id TEXT NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('credit', 'debit')),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    description TEXT,
+    occurred_at TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    reverses TEXT,
+    reversed_by TEXT,
+    applied_at TEXT,
+    relay_due_ms INTEGER,
+    PRIMARY KEY (account_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_date ON entries (account_id, business_date, id);
+CREATE INDEX IF NOT EXISTS entries_unapplied ON entries (relay_due_ms) WHERE applied_at IS NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    account_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    location TEXT NOT NULL,
+    PRIMARY KEY (account_id, key)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_totals (
+    account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    credits INTEGER NOT NULL,
+    debits INTEGER NOT NULL,
+    entry_count INTEGER NOT NULL,
+    PRIMARY KEY (account_id, date)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly_totals (
+    account_id TEXT NOT NULL,
+    month TEXT NOT NULL,
+    credits INTEGER NOT NULL,
+    debits INTEGER NOT NULL,
+    entry_count INTEGER NOT NULL,
+    closing INTEGER NOT NULL,
+    PRIMARY KEY (account_id, month)
+) STRICT, WITHOUT ROWID;
+";
+
+const ENTRY_COLUMNS: &str = "account_id, id, type, amount, currency, description, occurred_at, business_date, recorded_at, reverses, reversed_by";
+
+/// The embedded ledger store: one writer connection and one reader connection on `ledger.sqlite`.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    writer: Db,
+    reader: Db,
+}
+
+impl EmbeddedStore {
+    /// Opens or creates the store in `dir`.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or its schema applied.
+    pub fn open(dir: &Path) -> Result<Self, PortError> {
+        let path = dir.join("ledger.sqlite");
+        let writer = Db::open(&path, SCHEMA)?;
+        let reader = Db::open(&path, "")?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, PortError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    {
+        self.writer
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LedgerStore for EmbeddedStore {
+    async fn put_account(&self, account: &Account) -> Result<PutAccount, PortError> {
+        let account = account.clone();
+        self.write(move |tx| {
+            let Some(existing) = read_account(tx, &account.id)? else {
+                tx.execute(
+                    "INSERT INTO accounts (id, name, currency, timezone, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        account.id.as_str(),
+                        account.name.as_str(),
+                        account.currency.code(),
+                        account.zone.name(),
+                        account.created_at.to_string()
+                    ],
+                )?;
+                return Ok(PutAccount::Created(account));
+            };
+            Ok(match existing.compare(&account) {
+                crate::domain::account::AccountChange::Unchanged => PutAccount::Unchanged(existing),
+                crate::domain::account::AccountChange::Conflict => PutAccount::Conflict(existing),
+                crate::domain::account::AccountChange::Renamed => {
+                    tx.execute(
+                        "UPDATE accounts SET name = ?2 WHERE id = ?1",
+                        params![account.id.as_str(), account.name.as_str()],
+                    )?;
+                    PutAccount::Renamed(Account { name: account.name, ..existing })
+                }
+            })
+        })
+        .await
+    }
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, PortError> {
+        let id = id.clone();
+        self.reader.call(move |conn| read_account(conn, &id)).await
+    }
+
+    async fn find_key(&self, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
+        let (account, key) = (account.clone(), key.clone());
+        self.reader.call(move |conn| read_key(conn, &account, &key)).await
+    }
+
+    async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
+        let new = new.clone();
+        self.write(move |tx| record_entry(tx, &new)).await
+    }
+
+    async fn get_entry(&self, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError> {
+        let (account, id) = (account.clone(), *id);
+        self.reader.call(move |conn| read_entry(conn, &account, &id)).await
+    }
+
+    async fn list_entries(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<EntryPage, PortError> {
+        let account = account.clone();
+        self.reader
+            .call(move |conn| {
+                let sql = format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries WHERE account_id = ?1 AND business_date = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+                );
+                let after = after.map(|id| id.to_string()).unwrap_or_default();
+                let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![account.as_str(), date.to_string(), after, fetch], raw_entry)?;
+                let mut items = rows.map(|r| r.map_err(PortError::from).and_then(RawEntry::parse)).collect::<Result<Vec<_>, _>>()?;
+                let more_after = (items.len() > limit).then(|| {
+                    items.truncate(limit);
+                    items.last().map(|e| e.id)
+                });
+                Ok(EntryPage { items, more_after: more_after.flatten() })
+            })
+            .await
+    }
+
+    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError> {
+        self.write(move |tx| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE applied_at IS NULL AND relay_due_ms <= ?1 ORDER BY relay_due_ms LIMIT ?2"
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let entries = stmt
+                .query_map(params![now.as_millisecond(), limit], raw_entry)?
+                .map(|r| r.map_err(PortError::from).and_then(RawEntry::parse))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut bump = tx.prepare_cached("UPDATE entries SET relay_due_ms = ?3 WHERE account_id = ?1 AND id = ?2")?;
+            for e in &entries {
+                bump.execute(params![e.account_id.as_str(), e.id.to_string(), next_due_at.as_millisecond()])?;
+            }
+            Ok(entries.iter().map(Entry::posting).collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl BalanceStore for EmbeddedStore {
+    async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
+        let postings = postings.to_vec();
+        self.writer
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let outcomes = apply_postings(&tx, &postings, now)?;
+                tx.commit()?;
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
+        let account = account.clone();
+        self.reader
+            .call(move |conn| {
+                let start = month_of(from);
+                let opening = prior_closing(conn, &account, start)?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT date, credits, debits, entry_count FROM daily_totals
+                     WHERE account_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+                )?;
+                let rows = stmt.query_map(params![account.as_str(), start.to_string(), to.to_string()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Movement { credits: r.get(1)?, debits: r.get(2)?, entry_count: r.get(3)? },
+                    ))
+                })?;
+                let mut days = BTreeMap::new();
+                for row in rows {
+                    let (date, movement) = row?;
+                    days.insert(parse_date(&date).map_err(|e| corrupt("date", e))?, movement);
+                }
+                Ok(BalanceHistory { opening, days })
+            })
+            .await
+    }
+}
+
+fn read_account(conn: &Connection, id: &AccountId) -> Result<Option<Account>, PortError> {
+    let row = conn
+        .prepare_cached("SELECT id, name, currency, timezone, created_at FROM accounts WHERE id = ?1")?
+        .query_row([id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, name, currency, zone, created_at)) = row else { return Ok(None) };
+    Ok(Some(Account {
+        id: AccountId::parse(&id).map_err(|e| corrupt("account id", e))?,
+        name: AccountName::parse(&name).map_err(|e| corrupt("account name", e))?,
+        currency: Currency::parse(&currency).map_err(|e| corrupt("currency", e))?,
+        zone: Zone::parse(&zone).map_err(|e| corrupt("time zone", e))?,
+        created_at: parse_instant(&created_at).map_err(|e| corrupt("timestamp", e))?,
+    }))
+}
+
+fn read_key(conn: &Connection, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body, location FROM idempotency WHERE account_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![account.as_str(), key.as_str()], |r| {
+            Ok(StoredResponse {
+                fingerprint: Fingerprint::from_stored(r.get(0)?),
+                status: r.get(1)?,
+                body: r.get(2)?,
+                location: r.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+fn read_entry(conn: &Connection, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE account_id = ?1 AND id = ?2");
+    let raw = conn.prepare_cached(&sql)?.query_row(params![account.as_str(), id.to_string()], raw_entry).optional()?;
+    raw.map(RawEntry::parse).transpose()
+}
+
+fn record_entry(tx: &Transaction<'_>, new: &NewEntry) -> Result<Recorded, PortError> {
+    let e = &new.entry;
+    if let Some(stored) = read_key(tx, &e.account_id, &new.key)? {
+        return Ok(Recorded::Existing(stored));
+    }
+    if let Some(original) = e.reverses {
+        let marked = tx.execute(
+            "UPDATE entries SET reversed_by = ?3 WHERE account_id = ?1 AND id = ?2 AND reversed_by IS NULL AND reverses IS NULL",
+            params![e.account_id.as_str(), original.to_string(), e.id.to_string()],
+        )?;
+        if marked == 0 {
+            let exists = read_entry(tx, &e.account_id, &original)?.is_some();
+            return Ok(if exists { Recorded::AlreadyReversed } else { Recorded::OriginalMissing });
+        }
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO entries ({ENTRY_COLUMNS}, relay_due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?
+    .execute(params![
+        e.account_id.as_str(),
+        e.id.to_string(),
+        e.kind.as_str(),
+        e.amount.minor(),
+        e.currency.code(),
+        e.description.as_ref().map(Description::as_str),
+        e.occurred_at.to_string(),
+        e.business_date.to_string(),
+        e.recorded_at.to_string(),
+        e.reverses.map(|id| id.to_string()),
+        e.reversed_by.map(|id| id.to_string()),
+        new.relay_due_at.as_millisecond(),
+    ])?;
+    let r = &new.response;
+    tx.prepare_cached("INSERT INTO idempotency (account_id, key, fingerprint, status, body, location) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![e.account_id.as_str(), new.key.as_str(), r.fingerprint.as_str(), r.status, r.body, r.location])?;
+    Ok(Recorded::New)
+}
+
+/// Applies a batch: each posting is checked against its stored entry, postings are grouped per
+/// account and business date, and each group moves its rollups once inside its own savepoint, so a
+/// group that overflows is rejected alone.
+fn apply_postings(tx: &Transaction<'_>, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
+    let mut outcomes = vec![Applied::Duplicate; postings.len()];
+    let mut groups: BTreeMap<(AccountId, Date), Vec<usize>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in postings.iter().enumerate() {
+        match check_posting(tx, p)? {
+            Applied::Applied if seen.insert(p.entry_id) => {
+                groups.entry((p.account_id.clone(), p.business_date)).or_default().push(i)
+            }
+            Applied::Applied => {}
+            other => outcomes[i] = other,
+        }
+    }
+    for ((account, date), members) in groups {
+        let group: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+        let result = apply_group(tx, &account, date, &group, now)?;
+        for i in members {
+            outcomes[i] = result.clone();
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Whether a posting may apply: its entry exists, matches the message, and is not applied yet.
+fn check_posting(conn: &Connection, p: &Posting) -> Result<Applied, PortError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT type, amount, business_date, applied_at IS NOT NULL FROM entries WHERE account_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![p.account_id.as_str(), p.entry_id.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Applied::Rejected("no such entry".into()),
+        Some((kind, amount, date, _))
+            if kind != p.kind.as_str() || amount != p.amount.minor() || date != p.business_date.to_string() =>
+        {
+            Applied::Rejected("message does not match the stored entry".into())
+        }
+        Some((.., true)) => Applied::Duplicate,
+        Some(_) => Applied::Applied,
+    })
+}
+
+fn apply_group(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    date: Date,
+    group: &[&Posting],
+    now: Timestamp,
+) -> Result<Applied, PortError> {
+    let Ok(delta) = Movement::of_all(group.iter().copied()) else {
+        return Ok(Applied::Rejected("balance overflow".into()));
+    };
+    tx.execute_batch("SAVEPOINT apply_group")?;
+    let moved = move_rollups(tx, account, date, delta)?;
+    if moved.is_err() {
+        tx.execute_batch("ROLLBACK TO apply_group; RELEASE apply_group")?;
+        return Ok(Applied::Rejected("balance overflow".into()));
+    }
+    let mut mark = tx.prepare_cached(
+        "UPDATE entries SET applied_at = ?3, relay_due_ms = NULL WHERE account_id = ?1 AND id = ?2 AND applied_at IS NULL",
+    )?;
+    for p in group {
+        mark.execute(params![account.as_str(), p.entry_id.to_string(), now.to_string()])?;
+    }
+    tx.execute_batch("RELEASE apply_group")?;
+    Ok(Applied::Applied)
+}
+
+/// Adds `delta` to the day's totals and to the monthly rollups. The inner `Err` is an overflow.
+fn move_rollups(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    date: Date,
+    delta: Movement,
+) -> Result<Result<(), ()>, PortError> {
+    let day = tx
+        .prepare_cached("SELECT credits, debits, entry_count FROM daily_totals WHERE account_id = ?1 AND date = ?2")?
+        .query_row(params![account.as_str(), date.to_string()], |r| {
+            Ok(Movement { credits: r.get(0)?, debits: r.get(1)?, entry_count: r.get(2)? })
+        })
+        .optional()?
+        .unwrap_or_default();
+    let Ok(day) = day.plus(delta) else { return Ok(Err(())) };
+    tx.prepare_cached("INSERT OR REPLACE INTO daily_totals (account_id, date, credits, debits, entry_count) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![account.as_str(), date.to_string(), day.credits, day.debits, day.entry_count])?;
+    let month = month_of(date);
+    let prior = prior_closing(tx, account, month)?;
+    let later = months_from(tx, account, month)?;
+    let Ok(rolled) = roll_months(prior, &later, month, delta) else { return Ok(Err(())) };
+    let mut put = tx.prepare_cached(
+        "INSERT OR REPLACE INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in rolled {
+        let m = r.movement;
+        put.execute(params![account.as_str(), r.month.to_string(), m.credits, m.debits, m.entry_count, r.closing])?;
+    }
+    Ok(Ok(()))
+}
+
+/// The closing balance of the latest month before `month`, or 0.
+fn prior_closing(conn: &Connection, account: &AccountId, month: Date) -> Result<i64, PortError> {
+    let closing = conn
+        .prepare_cached(
+            "SELECT closing FROM monthly_totals WHERE account_id = ?1 AND month < ?2 ORDER BY month DESC LIMIT 1",
+        )?
+        .query_row(params![account.as_str(), month.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(closing.unwrap_or(0))
+}
+
+fn months_from(conn: &Connection, account: &AccountId, month: Date) -> Result<Vec<MonthRollup>, PortError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT month, credits, debits, entry_count, closing FROM monthly_totals WHERE account_id = ?1 AND month >= ?2 ORDER BY month",
+    )?;
+    let rows = stmt.query_map(params![account.as_str(), month.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Movement { credits: r.get(1)?, debits: r.get(2)?, entry_count: r.get(3)? },
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (month, movement, closing) = row?;
+        Ok(MonthRollup { month: parse_date(&month).map_err(|e| corrupt("month", e))?, movement, closing })
+    })
+    .collect()
+}
+
+/// An entry row as stored, before parsing.
+struct RawEntry {
+    account_id: String,
+    id: String,
+    kind: String,
+    amount: i64,
+    currency: String,
+    description: Option<String>,
+    occurred_at: String,
+    business_date: String,
+    recorded_at: String,
+    reverses: Option<String>,
+    reversed_by: Option<String>,
+}
+
+fn raw_entry(r: &Row<'_>) -> rusqlite::Result<RawEntry> {
+    Ok(RawEntry {
+        account_id: r.get(0)?,
+        id: r.get(1)?,
+        kind: r.get(2)?,
+        amount: r.get(3)?,
+        currency: r.get(4)?,
+        description: r.get(5)?,
+        occurred_at: r.get(6)?,
+        business_date: r.get(7)?,
+        recorded_at: r.get(8)?,
+        reverses: r.get(9)?,
+        reversed_by: r.get(10)?,
+    })
+}
+
+impl RawEntry {
+    fn parse(self) -> Result<Entry, PortError> {
+        let id = |raw: &str| EntryId::parse(raw).map_err(|e| corrupt("entry id", e));
+        Ok(Entry {
+            id: id(&self.id)?,
+            account_id: AccountId::parse(&self.account_id).map_err(|e| corrupt("account id", e))?,
+            kind: EntryType::parse(&self.kind).map_err(|e| corrupt("entry type", e))?,
+            amount: Amount::from_minor(self.amount).map_err(|e| corrupt("amount", e))?,
+            currency: Currency::parse(&self.currency).map_err(|e| corrupt("currency", e))?,
+            description: self
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()
+                .map_err(|e| corrupt("description", e))?,
+            occurred_at: parse_instant(&self.occurred_at).map_err(|e| corrupt("timestamp", e))?,
+            business_date: parse_date(&self.business_date).map_err(|e| corrupt("date", e))?,
+            recorded_at: parse_instant(&self.recorded_at).map_err(|e| corrupt("timestamp", e))?,
+            reverses: self.reverses.as_deref().map(id).transpose()?,
+            reversed_by: self.reversed_by.as_deref().map(id).transpose()?,
+        })
+    }
+}

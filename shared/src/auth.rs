@@ -1,0 +1,225 @@
+//! Who is calling and what they may do.
+//!
+//! Tokens carry `sub`, `exp`, `accounts` (the account ids the caller may use) and `scope` (space
+//! separated: `ledger:read`, `ledger:write`). With [`Authenticator::Jwt`] the functions verify HS256
+//! tokens themselves; with [`Authenticator::ApiGateway`] API Gateway has verified the token and the
+//! claims are read from the authorizer context of the event. Tokens are never logged.
+
+use std::collections::HashMap;
+
+use http::HeaderMap;
+use jiff::{SignedDuration, Timestamp};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::request::RequestContext;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::account::AccountId;
+
+/// What a caller may do with an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "ledger:read",
+            Self::Write => "ledger:write",
+        }
+    }
+}
+
+/// The claims of a Fluxo token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    accounts: Vec<String>,
+    scopes: Vec<String>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token, a malformed or badly signed one, or an expired one (401).
+    #[error("missing, invalid or expired credentials")]
+    Unauthenticated,
+    /// A valid token without the account or the scope (403).
+    #[error("the token does not grant this account and scope")]
+    Forbidden,
+}
+
+impl Principal {
+    /// Checks that the caller may act on `account` with `scope`.
+    ///
+    /// # Errors
+    /// `Forbidden` when the account is not in the token or the scope is missing.
+    pub fn authorize(&self, account: &AccountId, scope: Scope) -> Result<(), AuthError> {
+        let has_account = self.accounts.iter().any(|a| a == account.as_str());
+        let has_scope = self.scopes.iter().any(|s| s == scope.as_str());
+        if has_account && has_scope { Ok(()) } else { Err(AuthError::Forbidden) }
+    }
+
+    /// The account ids this caller may use.
+    pub fn accounts(&self) -> &[String] {
+        &self.accounts
+    }
+}
+
+/// How the functions learn who is calling.
+#[derive(Clone)]
+pub enum Authenticator {
+    /// Verify `Authorization: Bearer` HS256 tokens with a shared secret.
+    Jwt { key: DecodingKey },
+    /// Trust the claims API Gateway's authorizer put in the request context.
+    ApiGateway,
+}
+
+impl Authenticator {
+    /// An HS256 verifier for `secret`.
+    pub fn jwt(secret: &[u8]) -> Self {
+        Self::Jwt { key: DecodingKey::from_secret(secret) }
+    }
+
+    /// Authenticates a request from its headers or its authorizer context.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when no valid claims are found.
+    pub fn authenticate(&self, headers: &HeaderMap, context: Option<&RequestContext>) -> Result<Principal, AuthError> {
+        match self {
+            Self::Jwt { key } => verify(headers, key),
+            Self::ApiGateway => context.and_then(authorizer_claims).ok_or(AuthError::Unauthenticated),
+        }
+    }
+}
+
+fn verify(headers: &HeaderMap, key: &DecodingKey) -> Result<Principal, AuthError> {
+    let header =
+        headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::Unauthenticated)?;
+    let (scheme, token) = header.split_once(' ').ok_or(AuthError::Unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Unauthenticated);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let claims =
+        jsonwebtoken::decode::<Claims>(token.trim(), key, &validation).map_err(|_| AuthError::Unauthenticated)?.claims;
+    Ok(Principal { subject: claims.sub, accounts: claims.accounts, scopes: split_scopes(&claims.scope) })
+}
+
+/// Reads claims from a REST API (Cognito user pool or Lambda authorizer) or HTTP API JWT authorizer.
+fn authorizer_claims(context: &RequestContext) -> Option<Principal> {
+    let claims: HashMap<String, Value> = match context {
+        RequestContext::ApiGatewayV1(ctx) => match ctx.authorizer.fields.get("claims") {
+            Some(Value::Object(map)) => map.clone().into_iter().collect(),
+            _ => ctx.authorizer.fields.clone(),
+        },
+        RequestContext::ApiGatewayV2(ctx) => {
+            let jwt = ctx.authorizer.as_ref()?.jwt.as_ref()?;
+            jwt.claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+        }
+        _ => return None,
+    };
+    let subject = claims.get("sub")?.as_str()?.to_owned();
+    let accounts = claims.get("accounts").or_else(|| claims.get("custom:accounts")).map(list_claim).unwrap_or_default();
+    let scopes = claims.get("scope").and_then(Value::as_str).map(split_scopes).unwrap_or_default();
+    Some(Principal { subject, accounts, scopes })
+}
+
+/// A list claim arrives as a JSON array, or (from authorizers that flatten claims to strings) as a
+/// JSON array in a string, or as space- or comma-separated ids.
+fn list_claim(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Value::String(text) => match serde_json::from_str::<Vec<String>>(text) {
+            Ok(list) => list,
+            Err(_) => text.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn split_scopes(scope: &str) -> Vec<String> {
+    scope.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Signs an HS256 token for local use (`fluxo token`, tests).
+///
+/// # Errors
+/// When signing fails.
+pub fn issue(
+    secret: &[u8],
+    subject: &str,
+    accounts: &[String],
+    scopes: &[Scope],
+    ttl: SignedDuration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let exp = Timestamp::now().saturating_add(ttl).unwrap_or(Timestamp::MAX).as_second();
+    let claims = Claims {
+        sub: subject.to_owned(),
+        exp,
+        accounts: accounts.to_vec(),
+        scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+        headers
+    }
+
+    fn account(id: &str) -> AccountId {
+        AccountId::parse(id).expect("id")
+    }
+
+    #[test]
+    fn a_signed_token_grants_its_accounts_and_scopes_only() {
+        let token =
+            issue(b"secret", "alice", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1)).expect("token");
+        let who = Authenticator::jwt(b"secret").authenticate(&bearer(&token), None).expect("valid");
+        assert_eq!(who.authorize(&account("shop"), Scope::Read), Ok(()));
+        assert_eq!(who.authorize(&account("shop"), Scope::Write), Err(AuthError::Forbidden));
+        assert_eq!(who.authorize(&account("other"), Scope::Read), Err(AuthError::Forbidden));
+    }
+
+    #[test]
+    fn wrong_secret_expired_and_missing_tokens_are_unauthenticated() {
+        let auth = Authenticator::jwt(b"secret");
+        let forged =
+            issue(b"other", "eve", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1)).expect("token");
+        let expired =
+            issue(b"secret", "bob", &["shop".into()], &[Scope::Read], SignedDuration::from_secs(-60)).expect("token");
+        for headers in [bearer(&forged), bearer(&expired), bearer("not.a.jwt"), HeaderMap::new()] {
+            assert_eq!(auth.authenticate(&headers, None), Err(AuthError::Unauthenticated));
+        }
+    }
+
+    #[test]
+    fn list_claims_accept_arrays_and_strings() {
+        let want = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(list_claim(&serde_json::json!(["a", "b"])), want);
+        assert_eq!(list_claim(&serde_json::json!("[\"a\",\"b\"]")), want);
+        assert_eq!(list_claim(&serde_json::json!("a b")), want);
+        assert_eq!(list_claim(&serde_json::json!("a,b")), want);
+    }
+}

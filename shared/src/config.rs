@@ -1,0 +1,267 @@
+//! Settings from the environment, and the ledger built from them. Each function's `main` and the
+//! local runner call [`Settings::from_env`] once per execution environment, then build clients once.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `FLUXO_BACKEND` | `embedded` (SQLite in `FLUXO_DATA_DIR`) | `embedded` |
+//! | `FLUXO_DATA_DIR` | directory of the embedded store and queue | `.fluxo` |
+//! | `FLUXO_AUTH` | `jwt` (verify HS256 bearer tokens) or `apigateway` (trust authorizer claims) | `jwt` |
+//! | `FLUXO_JWT_SECRET` | HS256 secret; when unset, one is created in the data directory | |
+//! | `FLUXO_RELAY_GRACE` | how long an entry may wait for consolidation before relay re-publishes it | `60s` |
+//! | `FLUXO_RELAY_INTERVAL` | how long relay waits before re-publishing the same entry again | `5m` |
+//! | `FLUXO_RELAY_BATCH` | entries per relay run at most | `500` |
+//! | `FLUXO_QUEUE_VISIBILITY` | embedded queue visibility timeout | `30s` |
+//! | `FLUXO_QUEUE_MAX_RECEIVES` | receives before a message is dead-lettered | `5` |
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+
+use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use crate::auth::Authenticator;
+use crate::handlers::Api;
+use crate::ledger::{Ledger, RelayPolicy};
+use crate::ports::{PortError, SystemClock};
+
+/// A setting is missing or malformed, or a backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("cannot prepare {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Backend(#[from] PortError),
+}
+
+/// Where the ledger keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+}
+
+/// How callers are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    Jwt,
+    ApiGateway,
+}
+
+/// Every setting, read once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub auth: AuthMode,
+    pub jwt_secret: Option<String>,
+    pub relay: RelayPolicy,
+    pub queue: QueueSettings,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `var`, so tests need not touch the process environment.
+    ///
+    /// # Errors
+    /// When a variable is set to something that does not parse.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let backend = match var("FLUXO_BACKEND").as_deref() {
+            None | Some("embedded") => Backend::Embedded,
+            Some(other) => return Err(invalid("FLUXO_BACKEND", format!("unknown backend {other:?}; use embedded"))),
+        };
+        let auth = match var("FLUXO_AUTH").as_deref() {
+            None | Some("jwt") => AuthMode::Jwt,
+            Some("apigateway") => AuthMode::ApiGateway,
+            Some(other) => return Err(invalid("FLUXO_AUTH", format!("unknown mode {other:?}; use jwt or apigateway"))),
+        };
+        let defaults = RelayPolicy::default();
+        let queue_defaults = QueueSettings::default();
+        Ok(Self {
+            backend,
+            data_dir: var("FLUXO_DATA_DIR").map_or_else(|| PathBuf::from(".fluxo"), PathBuf::from),
+            auth,
+            jwt_secret: var("FLUXO_JWT_SECRET").filter(|s| !s.is_empty()),
+            relay: RelayPolicy {
+                grace: duration(&var, "FLUXO_RELAY_GRACE", defaults.grace)?,
+                interval: duration(&var, "FLUXO_RELAY_INTERVAL", defaults.interval)?,
+                batch_max: number(&var, "FLUXO_RELAY_BATCH", defaults.batch_max)?,
+            },
+            queue: QueueSettings {
+                visibility_timeout: duration(&var, "FLUXO_QUEUE_VISIBILITY", queue_defaults.visibility_timeout)?,
+                max_receives: number(&var, "FLUXO_QUEUE_MAX_RECEIVES", queue_defaults.max_receives)?,
+            },
+        })
+    }
+
+    /// The HS256 secret: `FLUXO_JWT_SECRET`, else the one kept in the data directory, created on
+    /// first use with owner-only permissions.
+    ///
+    /// # Errors
+    /// When the secret file cannot be read or created.
+    pub fn jwt_secret(&self) -> Result<Vec<u8>, ConfigError> {
+        match &self.jwt_secret {
+            Some(secret) => Ok(secret.as_bytes().to_vec()),
+            None => secret_file(&self.data_dir.join("jwt-secret")),
+        }
+    }
+
+    /// The authenticator for the configured mode.
+    ///
+    /// # Errors
+    /// When the JWT secret cannot be had.
+    pub fn authenticator(&self) -> Result<Authenticator, ConfigError> {
+        match self.auth {
+            AuthMode::Jwt => Ok(Authenticator::jwt(&self.jwt_secret()?)),
+            AuthMode::ApiGateway => Ok(Authenticator::ApiGateway),
+        }
+    }
+}
+
+/// The ledger over the embedded backend, with the queue handle the runner consumes.
+#[derive(Clone)]
+pub struct Embedded {
+    pub store: EmbeddedStore,
+    pub queue: EmbeddedQueue,
+    pub ledger: Ledger,
+}
+
+impl Embedded {
+    /// Opens the embedded store and queue in the data directory, creating it if needed.
+    ///
+    /// # Errors
+    /// When the directory or the databases cannot be opened.
+    pub fn open(settings: &Settings) -> Result<Self, ConfigError> {
+        let dir = &settings.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io { path: dir.clone(), source })?;
+        let store = EmbeddedStore::open(dir)?;
+        let queue = EmbeddedQueue::open(dir, settings.queue)?;
+        let ledger = Ledger {
+            store: Arc::new(store.clone()),
+            balances: Arc::new(store.clone()),
+            publisher: Arc::new(queue.clone()),
+            clock: Arc::new(SystemClock),
+            relay: settings.relay,
+        };
+        Ok(Self { store, queue, ledger })
+    }
+
+    /// The HTTP functions' state over this ledger.
+    ///
+    /// # Errors
+    /// When the authenticator cannot be built.
+    pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
+        Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
+    }
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { name, reason: reason.into() }
+}
+
+fn duration(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: SignedDuration,
+) -> Result<SignedDuration, ConfigError> {
+    let Some(raw) = var(name) else { return Ok(default) };
+    let parsed: SignedDuration = raw.parse().map_err(|e| invalid(name, format!("{e}; write e.g. 30s or 5m")))?;
+    if parsed.is_negative() {
+        return Err(invalid(name, "must not be negative"));
+    }
+    Ok(parsed)
+}
+
+fn number<T: std::str::FromStr + PartialOrd + Default>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    let Some(raw) = var(name) else { return Ok(default) };
+    raw.parse::<T>().ok().filter(|n| *n > T::default()).ok_or_else(|| invalid(name, "must be a positive whole number"))
+}
+
+fn secret_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let io = |source| ConfigError::Io { path: path.to_path_buf(), source };
+    match std::fs::read_to_string(path) {
+        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(path, &secret).map_err(io)?;
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read, failing if another process created it first.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn defaults_hold_without_variables() {
+        let s = Settings::from_lookup(lookup(&[])).expect("settings");
+        assert_eq!(
+            (s.backend, s.auth, s.data_dir.clone()),
+            (Backend::Embedded, AuthMode::Jwt, PathBuf::from(".fluxo"))
+        );
+        assert_eq!(s.relay.grace, SignedDuration::from_secs(60));
+    }
+
+    #[test]
+    fn durations_and_modes_parse_or_fail_loudly() {
+        let s = Settings::from_lookup(lookup(&[("FLUXO_RELAY_GRACE", "2s"), ("FLUXO_AUTH", "apigateway")]))
+            .expect("settings");
+        assert_eq!((s.relay.grace, s.auth), (SignedDuration::from_secs(2), AuthMode::ApiGateway));
+        for bad in [
+            &[("FLUXO_RELAY_GRACE", "soon")][..],
+            &[("FLUXO_AUTH", "none")],
+            &[("FLUXO_QUEUE_MAX_RECEIVES", "0")],
+            &[("FLUXO_BACKEND", "s3")],
+        ] {
+            let pairs: &'static [(&str, &str)] = bad;
+            assert!(Settings::from_lookup(lookup(pairs)).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn the_secret_file_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwt-secret");
+        let first = secret_file(&path).expect("created");
+        assert_eq!(first.len(), 64);
+        assert_eq!(secret_file(&path).expect("read"), first);
+    }
+}

@@ -1,0 +1,31 @@
+//! The ledger's vocabulary, free of I/O: every type here is parsed once at the edge and trusted after.
+//!
+//! - [`account`]: account ids, names, currencies and IANA time zones.
+//! - [`money`]: amounts in integer minor units and checked balance arithmetic.
+//! - [`entry`]: the immutable debit or credit entry and its business date.
+//! - [`balance`]: daily movements, monthly rollups and the daily balance computed from them.
+//! - [`calendar`]: business dates and the limits on when an entry may have occurred.
+//! - [`idempotency`]: idempotency keys and request fingerprints.
+
+pub mod account;
+pub mod balance;
+pub mod calendar;
+pub mod entry;
+pub mod idempotency;
+pub mod money;
+
+/// Why a value from the outside world was refused. The edge attaches the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// True when `text` holds a control character (C0, DEL or C1), which no stored text may contain.
+pub(crate) fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}

@@ -1,0 +1,135 @@
+//! The `report` function: accounts, entries and daily balances, read only.
+
+use std::convert::Infallible;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::StatusCode;
+use jiff::civil::Date;
+use lambda_http::{Body, Request, Response};
+
+use super::{Api, entry_id, health, respond};
+use crate::auth::Scope;
+use crate::domain::calendar::{DateRange, parse_date};
+use crate::domain::entry::EntryId;
+use crate::http::input::{query, wants_csv};
+use crate::http::problem::{ApiError, FieldError};
+use crate::http::route::{Op, Route};
+use crate::views::{AccountView, DailyBalanceView, DayView, EntryPageView, EntryView, RangeView, range_csv, to_json};
+
+/// The default and largest page of an entry listing.
+const PAGE_DEFAULT: usize = 100;
+const PAGE_MAX: usize = 500;
+
+/// Handles one API request for the `report` function.
+pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, Infallible> {
+    respond(&req, |req, route| serve(api, req, route)).await
+}
+
+async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
+    match route.op {
+        Op::Health => Ok(health()),
+        Op::GetAccount => {
+            let account = api.caller(req, &route, Scope::Read)?;
+            let found = api.ledger.account(&account).await?;
+            Ok(ok_json(to_json(&AccountView::from(&found))))
+        }
+        Op::GetEntry => {
+            let account = api.caller(req, &route, Scope::Read)?;
+            let entry = api.ledger.entry(&account, &entry_id(&route.entry)?).await?;
+            Ok(ok_json(to_json(&EntryView::from(&entry))))
+        }
+        Op::ListEntries => list_entries(api, req, &route).await,
+        Op::DailyBalance => daily_balance(api, req, &route).await,
+        Op::BalanceRange => balance_range(api, req, &route).await,
+        _ => Err(ApiError::NotFound("route")),
+    }
+}
+
+async fn list_entries(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, route, Scope::Read)?;
+    let params = query(req);
+    let date = date_param(params.first("date"), "date")?;
+    let limit = match params.first("limit") {
+        None => PAGE_DEFAULT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| ApiError::Invalid(vec![FieldError::new("limit", "must be an integer from 1 to 500")]))?,
+    };
+    let after = params.first("cursor").map(|c| Cursor::decode(c, date)).transpose()?;
+    let page = api.ledger.entries(&account, date, after, limit).await?;
+    let view = EntryPageView {
+        items: page.items.iter().map(EntryView::from).collect(),
+        next_cursor: page.more_after.map(|id| Cursor::encode(date, id)),
+    };
+    Ok(ok_json(to_json(&view)))
+}
+
+async fn daily_balance(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, route, Scope::Read)?;
+    let date = date_param(Some(&route.date), "date")?;
+    let range = DateRange::new(date, date).map_err(|e| ApiError::BadRequest(e.0))?;
+    let (account, days, as_of) = api.ledger.daily(&account, range).await?;
+    let day = days.first().ok_or_else(|| ApiError::Internal("a one-day range produced no day".into()))?;
+    let view = DailyBalanceView {
+        account_id: account.id.as_str(),
+        currency: account.currency.code(),
+        day: DayView::from(day),
+        as_of: as_of.to_string(),
+    };
+    Ok(ok_json(to_json(&view)))
+}
+
+async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, route, Scope::Read)?;
+    let params = query(req);
+    let from = date_param(params.first("from"), "from")?;
+    let to = date_param(params.first("to"), "to")?;
+    let range = DateRange::new(from, to).map_err(|e| ApiError::Invalid(vec![FieldError::new("to", e.0)]))?;
+    let (account, days, as_of) = api.ledger.daily(&account, range).await?;
+    if wants_csv(req.headers()) {
+        return Ok(crate::http::respond(StatusCode::OK, "text/csv; charset=utf-8", range_csv(&days)));
+    }
+    let view = RangeView {
+        account_id: account.id.as_str(),
+        currency: account.currency.code(),
+        from: from.to_string(),
+        to: to.to_string(),
+        days: days.iter().map(DayView::from).collect(),
+        as_of: as_of.to_string(),
+    };
+    Ok(ok_json(to_json(&view)))
+}
+
+fn ok_json(body: String) -> Response<Body> {
+    crate::http::json(StatusCode::OK, body)
+}
+
+/// A required date from the path or the query string.
+fn date_param(raw: Option<&str>, name: &str) -> Result<Date, ApiError> {
+    let raw = raw.ok_or_else(|| ApiError::BadRequest(format!("the `{name}` parameter (YYYY-MM-DD) is required")))?;
+    parse_date(raw).map_err(|e| ApiError::BadRequest(format!("{name} {e}")))
+}
+
+/// The opaque page cursor: the listed date and the last id returned, so a cursor cannot be replayed
+/// against another date.
+struct Cursor;
+
+impl Cursor {
+    fn encode(date: Date, last: EntryId) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1|{date}|{last}"))
+    }
+
+    fn decode(raw: &str, date: Date) -> Result<EntryId, ApiError> {
+        let bad = || ApiError::BadRequest("the cursor is not valid for this listing".into());
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.split('|');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("v1"), Some(d), Some(id), None) if d == date.to_string() => EntryId::parse(id).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}

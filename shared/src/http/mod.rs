@@ -1,0 +1,29 @@
+//! The HTTP edge shared by the `ingest` and `report` functions and the local runner.
+//!
+//! - [`route`]: which operation a method and path name, after stripping an API Gateway stage.
+//! - [`input`]: headers, query strings and strict JSON bodies parsed into domain types.
+//! - [`problem`]: every refusal as `application/problem+json`, in one place.
+
+pub mod input;
+pub mod problem;
+pub mod route;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: String) -> Response<Body> {
+    respond(status, "application/json", body)
+}
+
+/// A response with a body of the given content type.
+pub fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

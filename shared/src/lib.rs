@@ -1,0 +1,27 @@
+//! Fluxo: a cash-flow ledger for merchants, as a set of AWS Lambda functions over one library.
+//!
+//! A map of this crate, from the inside out:
+//!
+//! - [`domain`]: the ledger's vocabulary, pure and free of I/O: accounts, money, entries, business
+//!   dates, daily balances and their rollups, idempotency keys.
+//! - [`ports`]: the traits the ledger needs from the world: [`ports::LedgerStore`],
+//!   [`ports::BalanceStore`], [`ports::Publisher`], [`ports::Clock`].
+//! - [`ledger`]: the use cases, composing ports and domain: record, reverse, consolidate, relay, read.
+//! - [`message`]: the queue message that carries a posting from ingest to consolidation.
+//! - [`auth`]: bearer tokens and API Gateway authorizer claims, scopes and account grants.
+//! - [`http`]: routing, request parsing and problem+json, shared by the HTTP functions.
+//! - [`views`]: the JSON shapes of the v1 contract.
+//! - [`handlers`]: what each Lambda function runs: `ingest`, `report`, `consolidate`, `relay`.
+//! - [`adapters`]: the ports over real backends: the embedded SQLite store and queue.
+//! - [`config`]: settings from the environment, and building the ledger from them.
+
+pub mod adapters;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod handlers;
+pub mod http;
+pub mod ledger;
+pub mod message;
+pub mod ports;
+pub mod views;

@@ -1,0 +1,141 @@
+//! Ports: the small traits the ledger needs from the outside world. Adapters implement them for the
+//! embedded store ([`crate::adapters::embedded`]) and, later, for DynamoDB and SQS.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::domain::account::{Account, AccountId};
+use crate::domain::balance::BalanceHistory;
+use crate::domain::entry::{Entry, EntryId, Posting};
+use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
+
+/// A store or queue failed. The cause is for logs; clients see a generic 503 or 500.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The backend is overloaded or briefly unreachable; retrying later may succeed.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data or a backend answer could not be understood.
+    #[error("backend failure: {0}")]
+    Failure(String),
+}
+
+/// The result of storing an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutAccount {
+    Created(Account),
+    Unchanged(Account),
+    Renamed(Account),
+    /// Currency or time zone would change; the stored account is returned untouched.
+    Conflict(Account),
+}
+
+/// A new entry to record atomically with its idempotency record.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub entry: Entry,
+    pub key: IdempotencyKey,
+    pub response: StoredResponse,
+    /// When first due for a relay re-publish, should the publish after the write never happen.
+    pub relay_due_at: Timestamp,
+}
+
+/// The result of recording an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Written: the entry and its key are durable.
+    New,
+    /// The key was already used; its stored response is returned and nothing was written.
+    Existing(StoredResponse),
+    /// For a reversal: the original was reversed in the meantime.
+    AlreadyReversed,
+    /// For a reversal: the original no longer exists or is not this account's.
+    OriginalMissing,
+}
+
+/// One page of entries of a business date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPage {
+    pub items: Vec<Entry>,
+    /// The last id of this page when more entries follow it.
+    pub more_after: Option<EntryId>,
+}
+
+/// How applying one posting ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The posting moved its daily balance now.
+    Applied,
+    /// It had been applied before: a redelivery or a relay duplicate, counted once.
+    Duplicate,
+    /// It can never apply (unknown entry, mismatching message, overflow): left for the dead-letter queue.
+    Rejected(String),
+}
+
+/// Accounts and entries, with idempotency.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Creates an account, or renames it, or reports a conflicting change.
+    async fn put_account(&self, account: &Account) -> Result<PutAccount, PortError>;
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, PortError>;
+
+    /// Looks up a used idempotency key.
+    async fn find_key(&self, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError>;
+
+    /// Records an entry and its idempotency key in one atomic write. A reversal (an entry whose
+    /// `reverses` is set) also marks its original, on condition that the original is not reversed yet.
+    /// Concurrent writes with one key record exactly one entry.
+    async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError>;
+
+    async fn get_entry(&self, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError>;
+
+    /// Entries of one business date in id order, strictly after `after`, at most `limit`.
+    async fn list_entries(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<EntryPage, PortError>;
+
+    /// Entries not yet consolidated whose relay time has come, oldest first, at most `limit`;
+    /// each one's next relay time moves to `next_due_at` so it is not picked again at once.
+    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError>;
+}
+
+/// Daily balances, moved only by consolidation.
+#[async_trait]
+pub trait BalanceStore: Send + Sync {
+    /// Applies postings, each exactly once in effect: applying an entry and marking it applied is one
+    /// atomic step. Returns one outcome per posting, in order.
+    async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError>;
+
+    /// Reads the rollups needed for the balances of `from` onwards up to `to`.
+    async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError>;
+}
+
+/// The queue entries travel on from ingest and relay to consolidation.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Publishes postings; all of them are on the queue when this returns `Ok`.
+    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError>;
+}
+
+/// The time, injected so that tests can hold it still.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    /// Now, to the microsecond: finer digits would only add noise to every stored timestamp.
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        now.round(jiff::Unit::Microsecond).unwrap_or(now)
+    }
+}
