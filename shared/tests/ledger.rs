@@ -1,0 +1,361 @@
+//! The ledger's use cases over the embedded store, with faults injected through the ports: a publish
+//! that fails, a queue that delivers twice, balances near the overflow limit, concurrent retries.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::domain::calendar::DateRange;
+use fluxo::domain::entry::{EntryType, Posting};
+use fluxo::domain::idempotency::IdempotencyKey;
+use fluxo::domain::money::Amount;
+use fluxo::ledger::{EntryRequest, Ledger, LedgerError, RelayPolicy};
+use fluxo::ports::{Applied, Clock, PortError, Publisher};
+use jiff::civil::{Date, date};
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+/// A clock tests move by hand.
+struct TestClock(Mutex<Timestamp>);
+
+impl TestClock {
+    fn at(raw: &str) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(raw.parse().expect("test instant"))))
+    }
+
+    fn advance(&self, by: SignedDuration) {
+        let mut now = self.0.lock().expect("clock lock");
+        *now = now.checked_add(by).expect("advance");
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A publisher that records what it was given, and fails while `down` is set.
+#[derive(Default)]
+struct FlakyPublisher {
+    down: AtomicBool,
+    sent: Mutex<Vec<Posting>>,
+}
+
+#[async_trait]
+impl Publisher for FlakyPublisher {
+    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable("queue unreachable (injected)".into()));
+        }
+        self.sent.lock().expect("sent lock").extend_from_slice(postings);
+        Ok(())
+    }
+}
+
+impl FlakyPublisher {
+    fn drain(&self) -> Vec<Posting> {
+        std::mem::take(&mut *self.sent.lock().expect("sent lock"))
+    }
+}
+
+struct Harness {
+    ledger: Ledger,
+    clock: Arc<TestClock>,
+    queue: Arc<FlakyPublisher>,
+    account: AccountId,
+    dir: tempfile::TempDir,
+}
+
+const NOW: &str = "2026-11-23T15:00:00Z";
+const TODAY: Date = date(2026, 11, 23);
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    let clock = TestClock::at(NOW);
+    let queue = Arc::new(FlakyPublisher::default());
+    let relay =
+        RelayPolicy { grace: SignedDuration::from_secs(60), interval: SignedDuration::from_mins(5), batch_max: 100 };
+    let ledger = Ledger {
+        store: Arc::new(store.clone()),
+        balances: Arc::new(store),
+        publisher: queue.clone(),
+        clock: clock.clone(),
+        relay,
+    };
+    let account = AccountId::parse("shop").expect("id");
+    ledger
+        .put_account(
+            account.clone(),
+            AccountName::parse("Shop").expect("name"),
+            Currency::parse("BRL").expect("currency"),
+            Zone::parse("America/Sao_Paulo").expect("zone"),
+        )
+        .await
+        .expect("account");
+    Harness { ledger, clock, queue, account, dir }
+}
+
+fn credit(amount: i64) -> EntryRequest {
+    entry(EntryType::Credit, amount)
+}
+
+fn entry(kind: EntryType, amount: i64) -> EntryRequest {
+    EntryRequest {
+        kind,
+        amount: Amount::from_minor(amount).expect("amount"),
+        description: None,
+        occurred_at: None,
+        currency: None,
+    }
+}
+
+fn key(raw: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(raw).expect("key")
+}
+
+impl Harness {
+    /// Delivers everything published so far to consolidation, like one SQS batch.
+    async fn deliver(&self) -> Vec<Applied> {
+        let batch = self.queue.drain();
+        self.ledger.consolidate(&batch).await.expect("consolidate")
+    }
+
+    async fn closing(&self, day: Date) -> (i64, i64) {
+        let range = DateRange::new(day, day).expect("range");
+        let (_, days, _) = self.ledger.daily(&self.account, range).await.expect("daily");
+        (days[0].closing, days[0].entry_count)
+    }
+}
+
+#[tokio::test]
+async fn given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the_entry_is_consolidated_once() {
+    let h = harness().await;
+    h.queue.down.store(true, Ordering::SeqCst);
+    let written = h.ledger.record_entry(&h.account, key("k1"), credit(700)).await.expect("recorded despite the queue");
+    assert!(!written.replayed);
+    h.queue.down.store(false, Ordering::SeqCst);
+
+    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "nothing is due inside the grace period");
+    h.clock.advance(SignedDuration::from_secs(61));
+    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 1);
+    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "a re-published entry waits an interval");
+
+    assert_eq!(h.deliver().await, vec![Applied::Applied]);
+    assert_eq!(h.closing(TODAY).await, (700, 1));
+    h.clock.advance(SignedDuration::from_hours(1));
+    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "a consolidated entry is never re-published");
+}
+
+#[tokio::test]
+async fn given_a_message_delivered_twice_and_five_times_then_it_counts_once() {
+    let h = harness().await;
+    h.ledger.record_entry(&h.account, key("a"), credit(100)).await.expect("a");
+    h.ledger.record_entry(&h.account, key("b"), entry(EntryType::Debit, 30)).await.expect("b");
+    let batch = h.queue.drain();
+    let twice: Vec<Posting> = batch.iter().chain(batch.iter()).cloned().collect();
+    let outcomes = h.ledger.consolidate(&twice).await.expect("consolidate");
+    assert_eq!(outcomes, vec![Applied::Applied, Applied::Applied, Applied::Duplicate, Applied::Duplicate]);
+    for _ in 0..5 {
+        let again = h.ledger.consolidate(&batch).await.expect("redelivery");
+        assert_eq!(again, vec![Applied::Duplicate, Applied::Duplicate]);
+    }
+    assert_eq!(h.closing(TODAY).await, (70, 2));
+}
+
+#[tokio::test]
+async fn given_a_posting_that_does_not_match_its_entry_then_it_is_rejected_and_the_rest_apply() {
+    let h = harness().await;
+    h.ledger.record_entry(&h.account, key("a"), credit(100)).await.expect("a");
+    let good = h.queue.drain().remove(0);
+    let mut forged = good.clone();
+    forged.amount = Amount::from_minor(1_000_000).expect("amount");
+    let mut unknown = good.clone();
+    unknown.entry_id = fluxo::domain::entry::EntryId::new_v7();
+    let outcomes = h.ledger.consolidate(&[forged, unknown, good]).await.expect("consolidate");
+    assert!(matches!(outcomes[0], Applied::Rejected(_)), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Applied::Rejected(_)), "{outcomes:?}");
+    assert_eq!(outcomes[2], Applied::Applied);
+    assert_eq!(h.closing(TODAY).await, (100, 1));
+}
+
+#[tokio::test]
+async fn given_balances_at_the_i64_limit_then_the_overflowing_group_is_rejected_not_wrapped() {
+    let h = harness().await;
+    // A history this large takes 92,000 maximal entries; write its October rollup directly instead.
+    let db = rusqlite::Connection::open(h.dir.path().join("ledger.sqlite")).expect("open");
+    let near_max = i64::MAX - 50;
+    db.execute(
+        "INSERT INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES ('shop', '2026-10-01', ?1, 0, 1, ?1)",
+        [near_max],
+    )
+    .expect("seed");
+    h.ledger.record_entry(&h.account, key("over"), credit(100)).await.expect("record");
+    let outcomes = h.deliver().await;
+    assert!(matches!(outcomes[..], [Applied::Rejected(_)]), "{outcomes:?}");
+    assert_eq!(h.closing(TODAY).await, (near_max, 0), "the rejected posting left no trace");
+
+    h.ledger.record_entry(&h.account, key("back"), entry(EntryType::Debit, 100)).await.expect("record");
+    assert_eq!(h.deliver().await, vec![Applied::Applied]);
+    assert_eq!(h.closing(TODAY).await, (near_max - 100, 1));
+}
+
+#[tokio::test]
+async fn given_one_key_sent_concurrently_then_exactly_one_entry_is_recorded() {
+    let h = harness().await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (ledger, account) = (h.ledger.clone(), h.account.clone());
+            tokio::spawn(async move { ledger.record_entry(&account, key("same"), credit(5)).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    let mut bodies = Vec::new();
+    for task in tasks {
+        let written = task.await.expect("join").expect("recorded or replayed");
+        fresh += usize::from(!written.replayed);
+        bodies.push(written.response.body);
+    }
+    assert_eq!(fresh, 1);
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every answer is the identical body");
+    let page = h.ledger.entries(&h.account, TODAY, None, 500).await.expect("list");
+    assert_eq!(page.items.len(), 1);
+}
+
+#[tokio::test]
+async fn given_a_used_key_with_another_body_then_it_conflicts_and_writes_nothing() {
+    let h = harness().await;
+    h.ledger.record_entry(&h.account, key("k"), credit(5)).await.expect("first");
+    let err = h.ledger.record_entry(&h.account, key("k"), credit(6)).await.expect_err("other body");
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let page = h.ledger.entries(&h.account, TODAY, None, 500).await.expect("list");
+    assert_eq!(page.items.len(), 1);
+}
+
+#[tokio::test]
+async fn given_a_retry_after_the_backdating_window_closed_then_the_original_answer_is_replayed() {
+    let h = harness().await;
+    let mut req = credit(9);
+    req.occurred_at = Some("2026-11-20T10:00:00Z".parse().expect("instant"));
+    let first = h.ledger.record_entry(&h.account, key("late"), req.clone()).await.expect("first");
+    h.clock.advance(SignedDuration::from_hours(24 * 40));
+    let retry = h.ledger.record_entry(&h.account, key("late"), req).await.expect("replayed");
+    assert!(retry.replayed);
+    assert_eq!(retry.response, first.response);
+}
+
+#[tokio::test]
+async fn given_a_queue_on_disk_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = QueueSettings { visibility_timeout: SignedDuration::from_millis(1), max_receives: 2 };
+    let queue = EmbeddedQueue::open(dir.path(), settings).expect("queue");
+    queue.send_raw(vec!["poison".into()]).await.expect("send");
+    for receive in 1..=2 {
+        let got = queue.receive(10).await.expect("receive");
+        assert_eq!(got.len(), 1, "receive {receive}");
+        assert_eq!(got[0].receive_count, receive);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(queue.receive(10).await.expect("receive").is_empty(), "the third receive dead-letters it");
+    assert_eq!(queue.dead_letters().await.expect("dlq"), vec!["poison".to_owned()]);
+    let depths = queue.depths().await.expect("depths");
+    assert_eq!((depths.visible, depths.in_flight, depths.dead), (0, 0, 1));
+}
+
+#[tokio::test]
+async fn given_a_deleted_message_then_it_is_never_delivered_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = EmbeddedQueue::open(dir.path(), QueueSettings::default()).expect("queue");
+    queue.send_raw(vec!["a".into(), "b".into()]).await.expect("send");
+    let got = queue.receive(10).await.expect("receive");
+    assert_eq!(got.len(), 2);
+    assert!(queue.receive(10).await.expect("receive").is_empty(), "in flight messages are hidden");
+    queue.delete(got.into_iter().map(|d| d.receipt).collect()).await.expect("delete");
+    let depths = queue.depths().await.expect("depths");
+    assert_eq!((depths.visible, depths.in_flight), (0, 0));
+}
+
+/// One step of a random history.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Record an entry under key `k` (keys repeat, so some steps are retries).
+    Record { k: u8, credit: bool, amount: i64, days_back: i64 },
+    /// Deliver what was published so far, `times` times.
+    Deliver { times: u8 },
+    /// The publish of the next records fails, then the queue comes back.
+    QueueDown(bool),
+    /// Time passes and relay runs.
+    Relay,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0u8..12, any::<bool>(), 1i64..1_000_000, 0i64..40).prop_map(|(k, credit, amount, days_back)| Step::Record { k, credit, amount, days_back }),
+        2 => (1u8..4).prop_map(|times| Step::Deliver { times }),
+        1 => any::<bool>().prop_map(Step::QueueDown),
+        1 => Just(Step::Relay),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// GIVEN a random history of records, retries, redeliveries, queue outages and relay runs
+    /// WHEN everything is finally relayed and delivered
+    /// THEN every daily balance equals the model: each acknowledged entry counted exactly once.
+    #[test]
+    fn random_histories_match_the_model(steps in prop::collection::vec(step(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(check_history(steps));
+    }
+}
+
+async fn check_history(steps: Vec<Step>) {
+    let h = harness().await;
+    let mut model: std::collections::BTreeMap<u8, (Date, i64)> = std::collections::BTreeMap::new();
+    for step in steps {
+        match step {
+            Step::Record { k, credit, amount, days_back } => {
+                let kind = if credit { EntryType::Credit } else { EntryType::Debit };
+                let mut req = entry(kind, amount);
+                let at = h.clock.now().checked_sub(SignedDuration::from_hours(24 * days_back)).expect("instant");
+                req.occurred_at = Some(at);
+                let outcome = h.ledger.record_entry(&h.account, key(&format!("k{k}")), req).await;
+                match outcome {
+                    Ok(written) if !written.replayed => {
+                        let body: serde_json::Value = serde_json::from_str(&written.response.body).expect("json");
+                        let day: Date = body["business_date"].as_str().expect("date").parse().expect("date");
+                        let net = if credit { amount } else { -amount };
+                        model.insert(k, (day, net));
+                    }
+                    Ok(_) | Err(LedgerError::Conflict(_) | LedgerError::Field { .. }) => {}
+                    Err(other) => panic!("unexpected refusal: {other:?}"),
+                }
+            }
+            Step::Deliver { times } => {
+                let batch = h.queue.drain();
+                for _ in 0..times {
+                    h.ledger.consolidate(&batch).await.expect("consolidate");
+                }
+            }
+            Step::QueueDown(down) => h.queue.down.store(down, Ordering::SeqCst),
+            Step::Relay => {
+                h.clock.advance(SignedDuration::from_mins(2));
+                let _ = h.ledger.run_relay().await;
+            }
+        }
+    }
+    h.queue.down.store(false, Ordering::SeqCst);
+    h.clock.advance(SignedDuration::from_hours(1));
+    h.ledger.run_relay().await.expect("final relay");
+    h.deliver().await;
+    let days: std::collections::BTreeSet<Date> = model.values().map(|(d, _)| *d).collect();
+    for day in days {
+        let expected: i64 = model.values().filter(|(d, _)| *d <= day).map(|(_, net)| net).sum();
+        let count = model.values().filter(|(d, _)| *d == day).count() as i64;
+        assert_eq!(h.closing(day).await, (expected, count), "closing of {day}");
+    }
+}
