@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit tools fmt
+.PHONY: run test fmt-check lint unit tools fmt venv
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
@@ -28,3 +28,11 @@ tools:
 
 fmt:
 	$(CARGO) fmt --all
+
+## venv: Python-distributed tools (cargo-lambda) in the project-local .venv, pinned in requirements-dev.txt
+venv: .venv/.installed
+
+.venv/.installed: requirements-dev.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
