@@ -130,7 +130,13 @@ fn authorizer_claims(context: &RequestContext) -> Option<Principal> {
         },
         RequestContext::ApiGatewayV2(ctx) => {
             let jwt = ctx.authorizer.as_ref()?.jwt.as_ref()?;
-            jwt.claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+            let mut claims: HashMap<String, Value> =
+                jwt.claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            // Access tokens may carry their scopes beside the claims rather than in `scope`.
+            if let (None, Some(scopes)) = (claims.get("scope"), jwt.scopes.as_ref()) {
+                claims.insert("scope".into(), Value::String(scopes.join(" ")));
+            }
+            claims
         }
         _ => return None,
     };
@@ -141,13 +147,17 @@ fn authorizer_claims(context: &RequestContext) -> Option<Principal> {
 }
 
 /// A list claim arrives as a JSON array, or (from authorizers that flatten claims to strings) as a
-/// JSON array in a string, or as space- or comma-separated ids.
+/// JSON array in a string, as `[a b]`, or as space- or comma-separated ids.
 fn list_claim(value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         Value::String(text) => match serde_json::from_str::<Vec<String>>(text) {
             Ok(list) => list,
-            Err(_) => text.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Err(_) => {
+                // HTTP API JWT authorizers flatten an array claim to `[a b]`: bracketed, space separated.
+                let inner = text.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+                inner.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+            }
         },
         _ => Vec::new(),
     }
@@ -221,5 +231,6 @@ mod tests {
         assert_eq!(list_claim(&serde_json::json!("[\"a\",\"b\"]")), want);
         assert_eq!(list_claim(&serde_json::json!("a b")), want);
         assert_eq!(list_claim(&serde_json::json!("a,b")), want);
+        assert_eq!(list_claim(&serde_json::json!("[a b]")), want);
     }
 }
