@@ -19,7 +19,7 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: tools
+unit: tools venv
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 ## tools: install what the checks need and the machine lacks

@@ -1,13 +1,15 @@
-//! The runner's stand-in for the SQS event source mapping: long-polls the embedded queue, hands
+//! The runner's stand-in for the SQS event source mapping: polls the queue (embedded, or SQS), hands
 //! SQS-shaped batches to the `consolidate` handler, and deletes only what it did not report failed.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use fluxo::adapters::embedded::{Delivery, EmbeddedQueue};
+use std::sync::Arc;
+
 use fluxo::handlers::consolidate;
 use fluxo::ledger::Ledger;
+use fluxo::ports::{Delivery, Inbox};
 use tokio::sync::watch;
 
 /// Messages per batch handed to `consolidate`.
@@ -18,12 +20,12 @@ const IDLE_WAIT: Duration = Duration::from_millis(250);
 const ERROR_WAIT: Duration = Duration::from_secs(1);
 
 /// Consumes until `stop` turns true, finishing the batch in hand first.
-pub async fn run(queue: EmbeddedQueue, ledger: Ledger, mut stop: watch::Receiver<bool>) {
+pub async fn run(queue: Arc<dyn Inbox>, ledger: Ledger, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let wait = match queue.receive(BATCH_MAX).await {
             Ok(batch) if batch.is_empty() => IDLE_WAIT,
             Ok(batch) => {
-                process(&queue, &ledger, batch).await;
+                process(queue.as_ref(), &ledger, batch).await;
                 continue;
             }
             Err(error) => {
@@ -39,7 +41,7 @@ pub async fn run(queue: EmbeddedQueue, ledger: Ledger, mut stop: watch::Receiver
     }
 }
 
-async fn process(queue: &EmbeddedQueue, ledger: &Ledger, batch: Vec<Delivery>) {
+async fn process(queue: &dyn Inbox, ledger: &Ledger, batch: Vec<Delivery>) {
     let event = sqs_event(&batch);
     let response = consolidate::handle(ledger, event).await;
     let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();

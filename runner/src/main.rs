@@ -28,6 +28,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print a bearer token signed with this data directory's secret (or FLUXO_JWT_SECRET).
     Token(TokenArgs),
+    /// Create the DynamoDB table and SQS queues at AWS_ENDPOINT_URL (or the account) if missing.
+    Init,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +57,16 @@ struct ServeArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     Embedded,
+    Aws,
+}
+
+impl From<BackendArg> for fluxo::config::Backend {
+    fn from(arg: BackendArg) -> Self {
+        match arg {
+            BackendArg::Embedded => Self::Embedded,
+            BackendArg::Aws => Self::Aws,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token(&args),
+        Command::Init => init(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,6 +121,26 @@ fn token(args: &TokenArgs) -> Result<(), String> {
     let token = issue(&secret, &args.subject, &args.accounts, &scopes, args.ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
+}
+
+fn init() -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let clients = fluxo::adapters::aws::Clients::from_env(None).await;
+        fluxo::adapters::aws::ensure_table(&clients.dynamodb, &settings.table).await.map_err(|e| e.to_string())?;
+        let visibility_s = settings.queue.visibility_timeout.as_secs();
+        let urls = fluxo::adapters::aws::ensure_queues(
+            &clients.sqs,
+            &settings.queue_name,
+            settings.queue.max_receives,
+            visibility_s,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        println!("table {} ready\nqueue {}\ndead-letter queue {}", settings.table, urls.queue, urls.dead_letter);
+        Ok(())
+    })
 }
 
 fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {

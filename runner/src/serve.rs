@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use fluxo::auth::{Scope, issue};
-use fluxo::config::{Embedded, Settings};
+use fluxo::config::{Backends, Settings};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::handlers::relay;
 use fluxo::ledger::Ledger;
@@ -29,20 +29,21 @@ fn init_logs() {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.data_dir.clone_from(&args.data_dir);
-    let embedded = Embedded::open(&settings).map_err(|e| e.to_string())?;
-    let api = embedded.api(&settings).map_err(|e| e.to_string())?;
+    settings.backend = args.backend.into();
+    let backends = Backends::open(&settings, None).await.map_err(|e| e.to_string())?;
+    let api = backends.api(&settings).map_err(|e| e.to_string())?;
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     if args.consolidation == Switch::On {
-        workers.push(tokio::spawn(consumer::run(embedded.queue.clone(), embedded.ledger.clone(), stop_rx.clone())));
+        workers.push(tokio::spawn(consumer::run(backends.inbox.clone(), backends.ledger.clone(), stop_rx.clone())));
     } else {
         tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
     }
-    workers.push(tokio::spawn(relay_ticker(embedded.ledger.clone(), args.relay_tick, stop_rx)));
-    banner(&url, &args, &settings, &embedded).await?;
+    workers.push(tokio::spawn(relay_ticker(backends.ledger.clone(), args.relay_tick, stop_rx)));
+    banner(&url, &args, &settings, &backends.ledger).await?;
     let app = Router::new().fallback(proxy::dispatch).with_state(api);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
@@ -70,10 +71,10 @@ async fn relay_ticker(ledger: Ledger, tick: SignedDuration, mut stop: watch::Rec
 }
 
 /// Prints where the ledger listens and, with `--demo`, how to use it.
-async fn banner(url: &str, args: &ServeArgs, settings: &Settings, embedded: &Embedded) -> Result<(), String> {
+async fn banner(url: &str, args: &ServeArgs, settings: &Settings, ledger: &Ledger) -> Result<(), String> {
     let mut out = format!("fluxo listening on {url}\n");
     if args.demo {
-        let token = demo(settings, embedded).await?;
+        let token = demo(settings, ledger).await?;
         out.push_str(&format!(
             "\ndemo account: demo (BRL, America/Sao_Paulo)\n\
              token, valid 24h:\n  export TOKEN={token}\n\
@@ -88,7 +89,7 @@ async fn banner(url: &str, args: &ServeArgs, settings: &Settings, embedded: &Emb
     stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| e.to_string())
 }
 
-async fn demo(settings: &Settings, embedded: &Embedded) -> Result<String, String> {
+async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
     let parse = || -> Result<_, fluxo::domain::Invalid> {
         Ok((
             AccountId::parse("demo")?,
@@ -98,8 +99,8 @@ async fn demo(settings: &Settings, embedded: &Embedded) -> Result<String, String
         ))
     };
     let (id, name, currency, zone) = parse().map_err(|e| e.to_string())?;
-    if embedded.ledger.account(&id).await.is_err() {
-        embedded.ledger.put_account(id, name, currency, zone).await.map_err(|e| e.to_string())?;
+    if ledger.account(&id).await.is_err() {
+        ledger.put_account(id, name, currency, zone).await.map_err(|e| e.to_string())?;
     }
     let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
     issue(&secret, "demo", &["demo".to_owned()], &[Scope::Read, Scope::Write], SignedDuration::from_hours(24))

@@ -3,7 +3,10 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `FLUXO_BACKEND` | `embedded` (SQLite in `FLUXO_DATA_DIR`) | `embedded` |
+//! | `FLUXO_BACKEND` | `embedded` (SQLite in `FLUXO_DATA_DIR`) or `aws` (DynamoDB and SQS) | `embedded` |
+//! | `FLUXO_TABLE` | DynamoDB table (aws backend) | `fluxo-ledger` |
+//! | `FLUXO_QUEUE_URL` | SQS queue URL (aws backend); when unset, looked up by `FLUXO_QUEUE_NAME` | |
+//! | `FLUXO_QUEUE_NAME` | SQS queue name; its dead-letter queue is `{name}-dlq` | `fluxo-entries` |
 //! | `FLUXO_DATA_DIR` | directory of the embedded store and queue | `.fluxo` |
 //! | `FLUXO_AUTH` | `jwt` (verify HS256 bearer tokens) or `apigateway` (trust authorizer claims) | `jwt` |
 //! | `FLUXO_JWT_SECRET` | HS256 secret; when unset, one is created in the data directory | |
@@ -18,11 +21,12 @@ use std::sync::Arc;
 
 use jiff::SignedDuration;
 
+use crate::adapters::aws::{Clients, DynamoStore, RequestCounter, SqsQueue};
 use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use crate::auth::Authenticator;
 use crate::handlers::Api;
 use crate::ledger::{Ledger, RelayPolicy};
-use crate::ports::{PortError, SystemClock};
+use crate::ports::{Inbox, PortError, SystemClock};
 
 /// A setting is missing or malformed, or a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +45,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
+    Aws,
 }
 
 /// How callers are authenticated.
@@ -59,6 +64,9 @@ pub struct Settings {
     pub jwt_secret: Option<String>,
     pub relay: RelayPolicy,
     pub queue: QueueSettings,
+    pub table: String,
+    pub queue_url: Option<String>,
+    pub queue_name: String,
 }
 
 impl Settings {
@@ -77,7 +85,10 @@ impl Settings {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let backend = match var("FLUXO_BACKEND").as_deref() {
             None | Some("embedded") => Backend::Embedded,
-            Some(other) => return Err(invalid("FLUXO_BACKEND", format!("unknown backend {other:?}; use embedded"))),
+            Some("aws") => Backend::Aws,
+            Some(other) => {
+                return Err(invalid("FLUXO_BACKEND", format!("unknown backend {other:?}; use embedded or aws")));
+            }
         };
         let auth = match var("FLUXO_AUTH").as_deref() {
             None | Some("jwt") => AuthMode::Jwt,
@@ -100,6 +111,9 @@ impl Settings {
                 visibility_timeout: duration(&var, "FLUXO_QUEUE_VISIBILITY", queue_defaults.visibility_timeout)?,
                 max_receives: number(&var, "FLUXO_QUEUE_MAX_RECEIVES", queue_defaults.max_receives)?,
             },
+            table: var("FLUXO_TABLE").unwrap_or_else(|| "fluxo-ledger".to_owned()),
+            queue_url: var("FLUXO_QUEUE_URL").filter(|u| !u.is_empty()),
+            queue_name: var("FLUXO_QUEUE_NAME").unwrap_or_else(|| "fluxo-entries".to_owned()),
         })
     }
 
@@ -162,6 +176,78 @@ impl Embedded {
     pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
         Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
     }
+}
+
+/// The ledger over whichever backend the settings name, with the queue's consuming side.
+#[derive(Clone)]
+pub struct Backends {
+    pub ledger: Ledger,
+    pub inbox: Arc<dyn Inbox>,
+}
+
+impl Backends {
+    /// Opens the configured backend. For `aws`, clients are built once here and shared; `counter`,
+    /// when given, counts every request they send.
+    ///
+    /// # Errors
+    /// When the backend cannot be opened or the queue URL cannot be found.
+    pub async fn open(settings: &Settings, counter: Option<&RequestCounter>) -> Result<Self, ConfigError> {
+        match settings.backend {
+            Backend::Embedded => {
+                let embedded = Embedded::open(settings)?;
+                Ok(Self { ledger: embedded.ledger, inbox: Arc::new(embedded.queue) })
+            }
+            Backend::Aws => {
+                let clients = Clients::from_env(counter).await;
+                Self::aws(settings, &clients).await
+            }
+        }
+    }
+
+    /// The AWS backend over given clients.
+    ///
+    /// # Errors
+    /// When the queue URL is not set and cannot be looked up.
+    pub async fn aws(settings: &Settings, clients: &Clients) -> Result<Self, ConfigError> {
+        let (queue_url, dead_letter_url) = match &settings.queue_url {
+            Some(url) => (url.clone(), None),
+            None => (
+                queue_url(clients, &settings.queue_name).await?,
+                queue_url(clients, &format!("{}-dlq", settings.queue_name)).await.ok(),
+            ),
+        };
+        let store = DynamoStore::new(clients.dynamodb.clone(), &settings.table);
+        let queue = SqsQueue::new(clients.sqs.clone(), queue_url, dead_letter_url);
+        let ledger = Ledger {
+            store: Arc::new(store.clone()),
+            balances: Arc::new(store),
+            publisher: Arc::new(queue.clone()),
+            clock: Arc::new(SystemClock),
+            relay: settings.relay,
+        };
+        Ok(Self { ledger, inbox: Arc::new(queue) })
+    }
+
+    /// The HTTP functions' state over this ledger.
+    ///
+    /// # Errors
+    /// When the authenticator cannot be built.
+    pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
+        Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
+    }
+}
+
+async fn queue_url(clients: &Clients, name: &str) -> Result<String, ConfigError> {
+    let out = clients.sqs.get_queue_url().queue_name(name).send().await.map_err(|e| {
+        invalid(
+            "FLUXO_QUEUE_NAME",
+            format!(
+                "queue {name:?} not found ({}); run `fluxo init` or set FLUXO_QUEUE_URL",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+        )
+    })?;
+    out.queue_url.ok_or_else(|| invalid("FLUXO_QUEUE_NAME", format!("queue {name:?} has no URL")))
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {

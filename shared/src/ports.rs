@@ -123,6 +123,41 @@ pub trait Publisher: Send + Sync {
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError>;
 }
 
+/// A received queue message, with the receipt that deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: i64,
+    pub sent_ms: i64,
+    pub first_receive_ms: i64,
+}
+
+/// How many messages wait, are in flight, and were dead-lettered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepths {
+    pub visible: i64,
+    pub in_flight: i64,
+    pub dead: i64,
+}
+
+/// The consuming side of the queue, as the local runner polls it in place of the SQS event source
+/// mapping that feeds `consolidate` in AWS.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Receives up to `max` messages and hides them for the visibility timeout.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError>;
+
+    /// Deletes delivered messages by receipt; a stale receipt deletes nothing.
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError>;
+
+    async fn depths(&self) -> Result<QueueDepths, PortError>;
+
+    /// Resolves when a message may have arrived (never, for queues that long-poll instead).
+    async fn arrived(&self);
+}
+
 /// The time, injected so that tests can hold it still.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;

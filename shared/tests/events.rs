@@ -24,7 +24,7 @@ use fluxo::domain::money::Amount;
 use fluxo::handlers::{Api, consolidate, ingest, relay, report};
 use fluxo::http::route::{Op, request_path, route};
 use fluxo::message;
-use fluxo::ports::{Clock, NewEntry, Recorded};
+use fluxo::ports::{Clock, Inbox, NewEntry, Recorded};
 use http::HeaderMap;
 use jiff::Timestamp;
 use jiff::civil::{Date, date};

@@ -1,14 +1,14 @@
 //! The `consolidate` Lambda: settings, clients and handler, wired once per execution environment.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use fluxo::config::{Embedded, Settings};
+use fluxo::config::{Backends, Settings};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
-    let ledger = Embedded::open(&settings)?.ledger;
+    let ledger = Backends::open(&settings, None).await?.ledger;
     let handler = |event: LambdaEvent<SqsEvent>| async {
         Ok::<SqsBatchResponse, Error>(fluxo::handlers::consolidate::handle(&ledger, event.payload).await)
     };

@@ -7,5 +7,5 @@ mod queue;
 mod sqlite;
 mod store;
 
-pub use queue::{Delivery, EmbeddedQueue, QueueDepths, QueueSettings};
+pub use queue::{EmbeddedQueue, QueueSettings};
 pub use store::EmbeddedStore;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::sqlite::Db;
 use crate::domain::entry::Posting;
 use crate::message;
-use crate::ports::{PortError, Publisher};
+use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,25 +51,6 @@ impl Default for QueueSettings {
     }
 }
 
-/// A received message, with the receipt that deletes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub message_id: String,
-    pub receipt: String,
-    pub body: String,
-    pub receive_count: i64,
-    pub sent_ms: i64,
-    pub first_receive_ms: i64,
-}
-
-/// How many messages wait, are in flight, and were dead-lettered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct QueueDepths {
-    pub visible: i64,
-    pub in_flight: i64,
-    pub dead: i64,
-}
-
 /// The embedded queue in `queue.sqlite`.
 #[derive(Clone)]
 pub struct EmbeddedQueue {
@@ -86,11 +67,6 @@ impl EmbeddedQueue {
     pub fn open(dir: &Path, settings: QueueSettings) -> Result<Self, PortError> {
         let db = Db::open(&dir.join("queue.sqlite"), SCHEMA)?;
         Ok(Self { db, settings, arrived: Arc::new(Notify::new()) })
-    }
-
-    /// Resolves when a message may have arrived; consumers wait on it between empty polls.
-    pub async fn arrived(&self) {
-        self.arrived.notified().await;
     }
 
     /// Sends raw bodies: for tests that need messages no producer of the ledger would write.
@@ -118,12 +94,36 @@ impl EmbeddedQueue {
         Ok(())
     }
 
+    /// The bodies of dead-lettered messages, oldest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn dead_letters(&self) -> Result<Vec<String>, PortError> {
+        self.db
+            .call(|conn| {
+                let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY dead_ms, id")?;
+                let bodies = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(bodies)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Publisher for EmbeddedQueue {
+    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
+        self.send_raw(postings.iter().map(message::encode).collect()).await
+    }
+}
+
+#[async_trait]
+impl Inbox for EmbeddedQueue {
     /// Receives up to `max` visible messages and hides them for the visibility timeout. Messages
     /// already received `max_receives` times move to the dead-letter table instead.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
         let settings = self.settings;
         self.db
             .call(move |conn| {
@@ -167,7 +167,7 @@ impl EmbeddedQueue {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError> {
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError> {
         self.db
             .call(move |conn| {
                 let tx = conn.transaction()?;
@@ -187,7 +187,7 @@ impl EmbeddedQueue {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn depths(&self) -> Result<QueueDepths, PortError> {
+    async fn depths(&self) -> Result<QueueDepths, PortError> {
         self.db
             .call(|conn| {
                 let now = Timestamp::now().as_millisecond();
@@ -202,24 +202,8 @@ impl EmbeddedQueue {
             .await
     }
 
-    /// The bodies of dead-lettered messages, oldest first.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn dead_letters(&self) -> Result<Vec<String>, PortError> {
-        self.db
-            .call(|conn| {
-                let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY dead_ms, id")?;
-                let bodies = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-                Ok(bodies)
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl Publisher for EmbeddedQueue {
-    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
-        self.send_raw(postings.iter().map(message::encode).collect()).await
+    /// Resolves when a message may have arrived; consumers wait on it between empty polls.
+    async fn arrived(&self) {
+        self.arrived.notified().await;
     }
 }

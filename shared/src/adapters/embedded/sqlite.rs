@@ -56,8 +56,3 @@ impl From<rusqlite::Error> for PortError {
         failure(&e)
     }
 }
-
-/// A stored value that does not parse back means the file was edited or corrupted.
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PortError {
-    PortError::Failure(format!("stored {what} is invalid: {detail}"))
-}

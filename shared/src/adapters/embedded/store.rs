@@ -9,7 +9,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use super::sqlite::{Db, corrupt};
+use super::sqlite::Db;
+use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
 use crate::domain::calendar::{month_of, parse_date, parse_instant};

@@ -1,0 +1,557 @@
+//! The ledger store on DynamoDB: one table, keys and items as documented in [`super::item`].
+//!
+//! Recording is one `TransactWriteItems` (idempotency record and entry, plus the original's
+//! `reversed_by` for a reversal), so concurrent duplicates produce one entry. Consolidation reads a
+//! batch's entries and rollups with one `BatchGetItem` and two queries, then writes the rollups and the
+//! entries' applied marks in one transaction guarded by the account's rollup version: amortised, a
+//! batch of 100 entries of one account and day takes two write requests.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+use super::item::{self, Item, n, s};
+use crate::domain::account::{Account, AccountChange, AccountId};
+use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::calendar::month_of;
+use crate::domain::entry::{Entry, EntryId, Posting};
+use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
+use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
+
+/// How long an idempotency key is kept: longer than the backdating window, so any retry a client
+/// may still send is recognised.
+const KEY_TTL: SignedDuration = SignedDuration::from_hours(35 * 24);
+/// DynamoDB's limit of items in one transaction and keys in one `BatchGetItem`.
+const TRANSACTION_ITEMS_MAX: usize = 100;
+/// Attempts at a consolidation round that lost its optimistic lock to a concurrent one.
+const ROUND_ATTEMPTS_MAX: usize = 8;
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, PortError> {
+        let out = self.client.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send().await;
+        Ok(out.map_err(sdk)?.item)
+    }
+
+    /// Runs a query to the end (or `limit` items) and returns its items.
+    async fn query(&self, q: Query<'_>, limit: Option<usize>) -> Result<Vec<Item>, PortError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(q.condition)
+                .set_expression_attribute_values(Some(q.values.clone()))
+                .scan_index_forward(q.forward)
+                .set_exclusive_start_key(start.take());
+            if let Some(index) = q.index {
+                req = req.index_name(index);
+            } else {
+                req = req.consistent_read(true);
+            }
+            if let Some(limit) = limit {
+                req = req.limit(i32::try_from(limit.saturating_sub(items.len())).unwrap_or(i32::MAX));
+            }
+            let out = req.send().await.map_err(sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            let full = limit.is_some_and(|l| items.len() >= l);
+            if start.is_none() || full {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Consistent reads of many keys, following `UnprocessedKeys` until every key is answered.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, PortError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(TRANSACTION_ITEMS_MAX) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build)?,
+            );
+            for _ in 0..ROUND_ATTEMPTS_MAX {
+                let Some(request) = pending.take() else { break };
+                let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk)?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+            }
+            if pending.is_some() {
+                return Err(PortError::Unavailable("BatchGetItem left keys unprocessed".into()));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<String>>, PortError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Ok(Err(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()))
+                }
+                other => Err(classify(&other.to_string(), other.meta().code())),
+            },
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, PortError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned));
+        Ok(TransactWriteItem::builder().put(put.build().map_err(build)?).build())
+    }
+
+    fn update(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, PortError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build)?).build())
+    }
+}
+
+/// A key condition with its values, on the table or one of its indexes.
+struct Query<'a> {
+    index: Option<&'a str>,
+    condition: &'a str,
+    values: Item,
+    forward: bool,
+}
+
+fn values(pairs: &[(&str, AttributeValue)]) -> Item {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+#[async_trait]
+impl LedgerStore for DynamoStore {
+    async fn put_account(&self, account: &Account) -> Result<PutAccount, PortError> {
+        let created = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::account_item(account)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match created {
+            Ok(_) => return Ok(PutAccount::Created(account.clone())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(sdk(e)),
+        }
+        let stored =
+            self.get_account(&account.id).await?.ok_or_else(|| PortError::Unavailable("account vanished".into()))?;
+        match stored.compare(account) {
+            AccountChange::Unchanged => Ok(PutAccount::Unchanged(stored)),
+            AccountChange::Conflict => Ok(PutAccount::Conflict(stored)),
+            AccountChange::Renamed => {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(item::key(item::pk(&account.id), item::ACCOUNT_SK.into())))
+                    .update_expression("SET #name = :name")
+                    .expression_attribute_names("#name", "name")
+                    .expression_attribute_values(":name", s(account.name.as_str()))
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                Ok(PutAccount::Renamed(Account { name: account.name.clone(), ..stored }))
+            }
+        }
+    }
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, PortError> {
+        let found = self.get(item::key(item::pk(id), item::ACCOUNT_SK.into())).await?;
+        found.as_ref().map(item::account_from).transpose()
+    }
+
+    async fn find_key(&self, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
+        let found = self.get(item::key(item::pk(account), item::key_sk(key.as_str()))).await?;
+        found.as_ref().map(item::response_from).transpose()
+    }
+
+    async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
+        let e = &new.entry;
+        let expires = e.recorded_at.saturating_add(KEY_TTL).unwrap_or(e.recorded_at).as_second();
+        let mut items = vec![
+            self.put(
+                item::response_item(&e.account_id, new.key.as_str(), &new.response, expires),
+                Some("attribute_not_exists(PK)"),
+            )?,
+            self.put(item::entry_item(e, new.relay_due_at.as_millisecond()), Some("attribute_not_exists(PK)"))?,
+        ];
+        if let Some(original) = e.reverses {
+            items.push(self.update(
+                item::key(item::pk(&e.account_id), item::entry_sk(&original)),
+                "SET reversed_by = :by",
+                "attribute_exists(PK) AND attribute_not_exists(reversed_by) AND attribute_not_exists(reverses)",
+                values(&[(":by", s(e.id.to_string()))]),
+            )?);
+        }
+        let reasons = match self.transact(items).await? {
+            Ok(()) => return Ok(Recorded::New),
+            Err(reasons) => reasons,
+        };
+        let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        if failed(0) {
+            let stored = self.find_key(&e.account_id, &new.key).await?;
+            return stored
+                .map(Recorded::Existing)
+                .ok_or_else(|| PortError::Unavailable("idempotency record vanished".into()));
+        }
+        if failed(2) {
+            let original = e.reverses.map(|id| item::key(item::pk(&e.account_id), item::entry_sk(&id)));
+            let exists = match original {
+                Some(key) => self.get(key).await?.is_some(),
+                None => false,
+            };
+            return Ok(if exists { Recorded::AlreadyReversed } else { Recorded::OriginalMissing });
+        }
+        Err(PortError::Unavailable(format!("recording transaction cancelled: {reasons:?}")))
+    }
+
+    async fn get_entry(&self, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError> {
+        let found = self.get(item::key(item::pk(account), item::entry_sk(id))).await?;
+        found.as_ref().map(item::entry_from).transpose()
+    }
+
+    async fn list_entries(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<EntryPage, PortError> {
+        let mut vals = values(&[(":pk", s(item::by_date(account, date)))]);
+        let condition = match after {
+            Some(id) => {
+                vals.insert(":after".into(), s(id.to_string()));
+                "GSI1PK = :pk AND GSI1SK > :after"
+            }
+            // DynamoDB refuses an empty string in a key condition: the first page has none.
+            None => "GSI1PK = :pk",
+        };
+        let q = Query { index: Some("GSI1"), condition, values: vals, forward: true };
+        let items = self.query(q, Some(limit.saturating_add(1))).await?;
+        let mut entries = items.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let more_after = if more { entries.last().map(|e| e.id) } else { None };
+        Ok(EntryPage { items: entries, more_after })
+    }
+
+    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError> {
+        let mut due = Vec::new();
+        for shard in 0..item::PENDING_SHARDS {
+            if due.len() >= limit {
+                break;
+            }
+            let q = Query {
+                index: Some("GSI2"),
+                condition: "GSI2PK = :p AND GSI2SK <= :now",
+                values: values(&[(":p", s(format!("P#{shard}"))), (":now", n(now.as_millisecond()))]),
+                forward: true,
+            };
+            due.extend(self.query(q, Some(limit - due.len())).await?);
+        }
+        let mut postings = Vec::with_capacity(due.len());
+        for found in &due {
+            let claimed = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item::key(item::get_s(found, "PK")?.to_owned(), item::get_s(found, "SK")?.to_owned())))
+                .update_expression("SET GSI2SK = :next")
+                .condition_expression("attribute_exists(GSI2PK)")
+                .expression_attribute_values(":next", n(next_due_at.as_millisecond()))
+                .send()
+                .await;
+            match claimed {
+                Ok(_) => postings.push(item::posting_from(found)?),
+                // Applied since the index was read: nothing to relay.
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        Ok(postings)
+    }
+}
+
+#[async_trait]
+impl BalanceStore for DynamoStore {
+    async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
+        let mut outcomes = vec![Applied::Duplicate; postings.len()];
+        let mut by_account: BTreeMap<&AccountId, Vec<usize>> = BTreeMap::new();
+        for (i, p) in postings.iter().enumerate() {
+            by_account.entry(&p.account_id).or_default().push(i);
+        }
+        for (account, members) in by_account {
+            // Leave room in each transaction for the lock, the days and the months it touches.
+            for chunk in members.chunks(TRANSACTION_ITEMS_MAX / 2) {
+                let done = self.apply_account(account, postings, chunk, now).await?;
+                for (i, outcome) in chunk.iter().zip(done) {
+                    outcomes[*i] = outcome;
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
+        let start = month_of(from);
+        let opening = self.prior_closing(account, start).await?;
+        let q = Query {
+            index: None,
+            condition: "PK = :pk AND SK BETWEEN :lo AND :hi",
+            values: values(&[
+                (":pk", s(item::pk(account))),
+                (":lo", s(item::day_sk(start))),
+                (":hi", s(item::day_sk(to))),
+            ]),
+            forward: true,
+        };
+        let days = self.query(q, None).await?.iter().map(item::day_from).collect::<Result<BTreeMap<_, _>, _>>()?;
+        Ok(BalanceHistory { opening, days })
+    }
+}
+
+/// What one consolidation round read and decided for one account.
+struct Plan {
+    version: i64,
+    outcomes: Vec<Applied>,
+    days: BTreeMap<Date, Movement>,
+    months: BTreeMap<Date, MonthRollup>,
+    fresh: Vec<EntryId>,
+}
+
+impl DynamoStore {
+    /// Applies one account's postings (`members` index into `postings`), retrying rounds that lost
+    /// the account's rollup lock to a concurrent consumer.
+    async fn apply_account(
+        &self,
+        account: &AccountId,
+        postings: &[Posting],
+        members: &[usize],
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, PortError> {
+        let batch: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+        for attempt in 0..ROUND_ATTEMPTS_MAX {
+            let plan = self.plan(account, &batch).await?;
+            if plan.fresh.is_empty() {
+                return Ok(plan.outcomes);
+            }
+            match self.transact(self.writes(account, &plan, now)?).await? {
+                Ok(()) => return Ok(plan.outcomes),
+                Err(reasons) => {
+                    tracing::debug!(attempt, ?reasons, %account, "consolidation round lost its lock; retrying");
+                    let backoff = 10u64.saturating_mul(1 << attempt.min(6));
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+            }
+        }
+        Err(PortError::Unavailable(format!("consolidation of account {account} kept conflicting")))
+    }
+
+    /// Reads the entries, the lock, the days and the months, and computes the new rollups.
+    async fn plan(&self, account: &AccountId, batch: &[&Posting]) -> Result<Plan, PortError> {
+        let pk = item::pk(account);
+        let dates: HashSet<Date> = batch.iter().map(|p| p.business_date).collect();
+        let ids: HashSet<EntryId> = batch.iter().map(|p| p.entry_id).collect();
+        let mut keys: Vec<Item> = ids.iter().map(|id| item::key(pk.clone(), item::entry_sk(id))).collect();
+        keys.push(item::key(pk.clone(), item::ROLLUP_SK.into()));
+        keys.extend(dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
+        let found: HashMap<String, Item> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .filter_map(|i| item::opt_s(&i, "SK").map(str::to_owned).map(|sk| (sk, i)))
+            .collect();
+        let version = found.get(item::ROLLUP_SK).map(|i| item::get_n(i, "version")).transpose()?.unwrap_or(0);
+        let mut plan =
+            Plan { version, outcomes: Vec::new(), days: BTreeMap::new(), months: BTreeMap::new(), fresh: Vec::new() };
+        let mut groups: BTreeMap<Date, Vec<&Posting>> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        for p in batch {
+            let outcome = match found.get(&item::entry_sk(&p.entry_id)) {
+                None => Applied::Rejected("no such entry".into()),
+                Some(e) if !item::matches(e, p) => Applied::Rejected("message does not match the stored entry".into()),
+                Some(e) if e.contains_key("applied_at") => Applied::Duplicate,
+                Some(_) if !seen.insert(p.entry_id) => Applied::Duplicate,
+                Some(_) => {
+                    groups.entry(p.business_date).or_default().push(p);
+                    Applied::Applied
+                }
+            };
+            plan.outcomes.push(outcome);
+        }
+        let Some(first_month) = groups.keys().next().map(|d| month_of(*d)) else { return Ok(plan) };
+        let prior = self.prior_closing(account, first_month).await?;
+        let mut months: BTreeMap<Date, MonthRollup> =
+            self.months_from(account, first_month).await?.into_iter().map(|m| (m.month, m)).collect();
+        for (date, group) in groups {
+            let stored = found.get(&item::day_sk(date)).map(item::movement_from).transpose()?.unwrap_or_default();
+            let folded = fold_group(&group, stored, prior, &months, date);
+            match folded {
+                Some((day, rolled)) => {
+                    plan.days.insert(date, day);
+                    for r in rolled {
+                        plan.months.insert(r.month, r);
+                        months.insert(r.month, r);
+                    }
+                    plan.fresh.extend(group.iter().map(|p| p.entry_id));
+                }
+                None => reject_group(&mut plan.outcomes, batch, date),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The transaction that writes a plan: lock, days, months, and each fresh entry's applied mark.
+    fn writes(&self, account: &AccountId, plan: &Plan, now: Timestamp) -> Result<Vec<TransactWriteItem>, PortError> {
+        let pk = item::pk(account);
+        let mut items = vec![self.update(
+            item::key(pk.clone(), item::ROLLUP_SK.into()),
+            "SET version = :next",
+            "(attribute_not_exists(version) AND :seen = :zero) OR version = :seen",
+            values(&[(":next", n(plan.version + 1)), (":seen", n(plan.version)), (":zero", n(0))]),
+        )?];
+        for (date, day) in &plan.days {
+            items.push(self.put(item::day_item(account, *date, *day), None)?);
+        }
+        for month in plan.months.values() {
+            items.push(self.put(item::month_item(account, month), None)?);
+        }
+        for id in &plan.fresh {
+            items.push(self.update(
+                item::key(pk.clone(), item::entry_sk(id)),
+                "SET applied_at = :now REMOVE GSI2PK, GSI2SK",
+                "attribute_exists(PK) AND attribute_not_exists(applied_at)",
+                values(&[(":now", s(now.to_string()))]),
+            )?);
+        }
+        if items.len() > TRANSACTION_ITEMS_MAX {
+            return Err(PortError::Failure(format!(
+                "a consolidation round needs {} items, over the limit",
+                items.len()
+            )));
+        }
+        Ok(items)
+    }
+
+    /// The closing balance of the latest month before `month`, or 0: one query of one item.
+    async fn prior_closing(&self, account: &AccountId, month: Date) -> Result<i64, PortError> {
+        let q = Query {
+            index: None,
+            condition: "PK = :pk AND SK BETWEEN :lo AND :hi",
+            values: values(&[
+                (":pk", s(item::pk(account))),
+                (":lo", s("M#")),
+                (":hi", s(item::month_sk(month.yesterday().unwrap_or(month)))),
+            ]),
+            forward: false,
+        };
+        let found = self.query(q, Some(1)).await?;
+        found.first().map(|i| item::get_n(i, "closing")).transpose().map(Option::unwrap_or_default)
+    }
+
+    async fn months_from(&self, account: &AccountId, month: Date) -> Result<Vec<MonthRollup>, PortError> {
+        let q = Query {
+            index: None,
+            condition: "PK = :pk AND SK BETWEEN :lo AND :hi",
+            values: values(&[(":pk", s(item::pk(account))), (":lo", s(item::month_sk(month))), (":hi", s("M#~"))]),
+            forward: true,
+        };
+        self.query(q, None).await?.iter().map(item::month_from).collect()
+    }
+}
+
+/// Folds one day's postings into its totals and the months; `None` on overflow.
+fn fold_group(
+    group: &[&Posting],
+    stored: Movement,
+    prior: i64,
+    months: &BTreeMap<Date, MonthRollup>,
+    date: Date,
+) -> Option<(Movement, Vec<MonthRollup>)> {
+    let delta = Movement::of_all(group.iter().copied()).ok()?;
+    let day = stored.plus(delta).ok()?;
+    let month = month_of(date);
+    let prior = months.range(..month).next_back().map_or(prior, |(_, r)| r.closing);
+    let later: Vec<MonthRollup> = months.range(month..).map(|(_, r)| *r).collect();
+    let rolled = roll_months(prior, &later, month, delta).ok()?;
+    Some((day, rolled))
+}
+
+fn reject_group(outcomes: &mut [Applied], batch: &[&Posting], date: Date) {
+    for (outcome, p) in outcomes.iter_mut().zip(batch) {
+        if p.business_date == date && *outcome == Applied::Applied {
+            *outcome = Applied::Rejected("balance overflow".into());
+        }
+    }
+}
+
+/// Maps an SDK error: throttling, timeouts and dispatch failures are worth retrying later.
+pub(crate) fn sdk<E, R>(e: SdkError<E, R>) -> PortError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            PortError::Unavailable(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+        }
+        SdkError::ServiceError(service) => {
+            classify(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)), service.err().code())
+        }
+        _ => PortError::Failure(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
+    }
+}
+
+fn classify(message: &str, code: Option<&str>) -> PortError {
+    let retryable = matches!(
+        code,
+        Some(
+            "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionInProgressException"
+        )
+    );
+    if retryable { PortError::Unavailable(message.to_owned()) } else { PortError::Failure(message.to_owned()) }
+}
+
+fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
+    PortError::Failure(format!("request could not be built: {e}"))
+}
