@@ -1,0 +1,129 @@
+//! Requests per entry against the emulator: what ingest, consolidation and reports cost in DynamoDB
+//! and SQS requests, counted by an interceptor on the real clients. The bounds here are the ones the
+//! cost model in the README rests on.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use fluxo::adapters::aws::{RequestCounter, ensure_queues, ensure_table};
+use fluxo::config::{Backends, Settings};
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::domain::calendar::DateRange;
+use fluxo::domain::entry::{Entry, EntryType};
+use fluxo::domain::idempotency::IdempotencyKey;
+use fluxo::domain::money::Amount;
+use fluxo::ledger::{EntryRequest, Ledger};
+use fluxo::ports::Applied;
+
+struct Counted {
+    ledger: Ledger,
+    counter: RequestCounter,
+    account: AccountId,
+}
+
+async fn counted() -> Option<Counted> {
+    let url = support::moto_url()?;
+    let counter = RequestCounter::default();
+    let clients = support::clients(&url, Some(&counter));
+    let table = support::unique("ledger");
+    let queue = support::unique("entries");
+    ensure_table(&clients.dynamodb, &table).await.expect("table");
+    let urls = ensure_queues(&clients.sqs, &queue, 5, 30).await.expect("queues");
+    let (table_c, url_c) = (table.clone(), urls.queue.clone());
+    let settings = Settings::from_lookup(move |name| match name {
+        "FLUXO_BACKEND" => Some("aws".into()),
+        "FLUXO_TABLE" => Some(table_c.clone()),
+        "FLUXO_QUEUE_URL" => Some(url_c.clone()),
+        _ => None,
+    })
+    .expect("settings");
+    let ledger = Backends::aws(&settings, &clients).await.expect("backend").ledger;
+    let account = AccountId::parse("hot-shop").expect("id");
+    let (name, currency, zone) = (
+        AccountName::parse("Hot shop").expect("name"),
+        Currency::parse("BRL").expect("currency"),
+        Zone::parse("UTC").expect("zone"),
+    );
+    ledger.put_account(account.clone(), name, currency, zone).await.expect("account");
+    Some(Counted { ledger, counter, account })
+}
+
+fn credit() -> EntryRequest {
+    EntryRequest {
+        kind: EntryType::Credit,
+        amount: Amount::from_minor(100).expect("amount"),
+        description: None,
+        occurred_at: None,
+        currency: None,
+    }
+}
+
+fn total(counts: &BTreeMap<String, u64>, service: &str) -> u64 {
+    counts.iter().filter(|(k, _)| k.starts_with(service)).map(|(_, v)| v).sum()
+}
+
+fn writes(counts: &BTreeMap<String, u64>) -> u64 {
+    let write_ops = ["TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"];
+    counts.iter().filter(|(k, _)| write_ops.iter().any(|op| k.ends_with(op))).map(|(_, v)| v).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_one_entry_takes_one_read_one_transaction_and_one_send() {
+    let Some(c) = counted().await else { return };
+    c.counter.reset();
+    c.ledger.record_entry(&c.account, IdempotencyKey::parse("one").expect("key"), credit()).await.expect("record");
+    let counts = c.counter.snapshot();
+    eprintln!("ingest, one entry: {counts:?}");
+    assert_eq!(total(&counts, "DynamoDB"), 2, "GetItem of the account and one TransactWriteItems: {counts:?}");
+    assert_eq!(total(&counts, "SQS"), 1, "one SendMessageBatch: {counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consolidating_100_entries_of_one_account_and_day_stays_within_1_5_writes_per_entry() {
+    let Some(c) = counted().await else { return };
+    for i in 0..100 {
+        c.ledger
+            .record_entry(&c.account, IdempotencyKey::parse(&format!("k{i}")).expect("key"), credit())
+            .await
+            .expect("record");
+    }
+    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let mut postings = Vec::new();
+    let mut after = None;
+    loop {
+        let page = c.ledger.entries(&c.account, today, after, 500).await.expect("list");
+        postings.extend(page.items.iter().map(Entry::posting));
+        after = page.more_after;
+        if after.is_none() {
+            break;
+        }
+    }
+    assert_eq!(postings.len(), 100);
+    c.counter.reset();
+    let outcomes = c.ledger.consolidate(&postings).await.expect("consolidate");
+    assert!(outcomes.iter().all(|o| *o == Applied::Applied), "{outcomes:?}");
+    let counts = c.counter.snapshot();
+    eprintln!("consolidation, 100 entries of one account and day: {counts:?}");
+    let per_entry = writes(&counts) as f64 / 100.0;
+    assert!(per_entry <= 1.5, "{per_entry} write requests per entry: {counts:?}");
+    assert!(total(&counts, "DynamoDB") <= 10, "reads are batched too: {counts:?}");
+
+    let range = DateRange::new(today, today).expect("range");
+    let (_, days, _) = c.ledger.daily(&c.account, range).await.expect("daily");
+    assert_eq!((days[0].credits, days[0].entry_count), (10_000, 100), "every entry counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_report_and_a_31_day_range_take_three_requests_each() {
+    let Some(c) = counted().await else { return };
+    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    for (from, to) in [(today, today), (today.checked_sub(jiff::Span::new().days(30)).expect("date"), today)] {
+        c.counter.reset();
+        let range = DateRange::new(from, to).expect("range");
+        c.ledger.daily(&c.account, range).await.expect("report");
+        let counts = c.counter.snapshot();
+        eprintln!("report {from}..{to}: {counts:?}");
+        assert_eq!(total(&counts, "DynamoDB"), 3, "GetItem account, Query prior month, Query days: {counts:?}");
+    }
+}
