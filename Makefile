@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit tools fmt venv
+.PHONY: run test fmt-check lint unit tools fmt venv package
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
@@ -28,6 +28,12 @@ tools:
 
 fmt:
 	$(CARGO) fmt --all
+
+## package: each function as an arm64 Lambda zip, target/lambda/<function>/bootstrap.zip
+package: venv
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --arm64 --output-format zip \
+		-p ingest -p report -p consolidate -p relay
+	@ls -l target/lambda/*/bootstrap.zip
 
 ## venv: Python-distributed tools (cargo-lambda) in the project-local .venv, pinned in requirements-dev.txt
 venv: .venv/.installed
