@@ -16,7 +16,10 @@ pub async fn dispatch(State(api): State<Api>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     // Read one byte past the limit so the handler can tell "too large" from "exactly the limit".
     let Ok(bytes) = to_bytes(body, BODY_BYTES_MAX + 1).await else {
-        return into_axum(ApiError::TooLarge.into_response());
+        // The rest of the body stays unread, so this connection cannot carry another request.
+        let mut refused = into_axum(ApiError::TooLarge.into_response());
+        refused.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        return refused;
     };
     let body = match String::from_utf8(bytes.to_vec()) {
         Ok(text) if !text.is_empty() => lambda_http::Body::Text(text),

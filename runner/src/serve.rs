@@ -43,9 +43,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
     }
     workers.push(tokio::spawn(relay_ticker(backends.ledger.clone(), args.relay_tick, stop_rx)));
+    // Listen for SIGTERM before announcing the address, so a signal right after it still drains.
+    let terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     banner(&url, &args, &settings, &backends.ledger).await?;
     let app = Router::new().fallback(proxy::dispatch).with_state(api);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);
     for worker in workers {
@@ -107,18 +110,10 @@ async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+async fn shutdown(mut terminate: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        _ = terminate.recv() => {}
     }
     tracing::info!("shutdown requested");
 }

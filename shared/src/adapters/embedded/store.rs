@@ -230,8 +230,10 @@ impl BalanceStore for EmbeddedStore {
         self.reader
             .call(move |conn| {
                 let start = month_of(from);
-                let opening = prior_closing(conn, &account, start)?;
-                let mut stmt = conn.prepare_cached(
+                // One read transaction, so a consolidation committing in between cannot split the view.
+                let tx = conn.transaction()?;
+                let opening = prior_closing(&tx, &account, start)?;
+                let mut stmt = tx.prepare_cached(
                     "SELECT date, credits, debits, entry_count FROM daily_totals
                      WHERE account_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
                 )?;
@@ -246,6 +248,8 @@ impl BalanceStore for EmbeddedStore {
                     let (date, movement) = row?;
                     days.insert(parse_date(&date).map_err(|e| corrupt("date", e))?, movement);
                 }
+                drop(stmt);
+                tx.commit()?;
                 Ok(BalanceHistory { opening, days })
             })
             .await
