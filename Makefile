@@ -21,6 +21,8 @@ lint:
 
 unit: tools venv
 	$(CARGO) nextest run --workspace --no-fail-fast
+	# The same black-box tests again, against `fluxo serve --backend aws` on the moto emulator.
+	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run -p fluxo --test http --no-fail-fast
 
 ## tools: install what the checks need and the machine lacks
 tools:

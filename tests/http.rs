@@ -977,7 +977,7 @@ async fn given_duplicate_deliveries_when_consolidation_resumes_then_each_entry_c
         second.push(owner.record(&json!({"type": kind, "amount": amount, "occurred_at": local_noon(d2)})).await);
     }
     // GIVEN the queue holds every entry several times over.
-    let queue = app.queue();
+    let queue = app.queue().await;
     // More than one consumer batch (100 messages), so duplicates meet within and across batches.
     let backlog = poll::until(|| queued(&queue), |n| *n >= 120).await;
     assert!(backlog >= 120, "relay should have re-published the 5 entries many times; queued: {backlog}");
@@ -1092,7 +1092,7 @@ async fn given_consolidation_is_off_when_entries_are_posted_then_balances_wait_u
         owner.record(&debit(1_500, &at)).await,
         owner.record(&credit(25, &at)).await,
     ];
-    let queue = app.queue();
+    let queue = app.queue().await;
     assert_eq!(poll::until(|| queued(&queue), |n| *n == 3).await, 3, "each entry was published once");
     let moved = poll::throughout(Duration::from_millis(1_500), || owner.day(day), |d| *d == Day::quiet(0)).await;
     assert_eq!(moved, None, "the balance moved while consolidation was off");

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use fluxo::adapters::aws::SqsQueue;
 use fluxo::adapters::embedded::{EmbeddedQueue, QueueSettings};
 use fluxo::auth::{Scope, issue};
 use fluxo::ports::Inbox;
@@ -47,6 +50,43 @@ impl Config {
     }
 }
 
+/// The store the runner serves from: the embedded one, or DynamoDB and SQS on the emulator when the
+/// test process runs with `FLUXO_TEST_BACKEND=aws` (the Makefile runs this suite both ways).
+#[derive(Debug, Clone)]
+enum Backend {
+    Embedded,
+    Aws { endpoint: String, table: String, queue: String },
+}
+
+impl Backend {
+    /// The backend for this test process; for AWS, a fresh table and queue made by `fluxo init`.
+    async fn choose() -> Self {
+        if std::env::var("FLUXO_TEST_BACKEND").as_deref() != Ok("aws") {
+            return Self::Embedded;
+        }
+        let endpoint = super::emulator::moto_url().expect("FLUXO_TEST_BACKEND=aws needs the emulator: run `make venv`");
+        let backend =
+            Self::Aws { endpoint, table: super::emulator::unique("ledger"), queue: super::emulator::unique("entries") };
+        let mut init = Command::new(env!("CARGO_BIN_EXE_fluxo"));
+        init.arg("init").stdout(Stdio::null());
+        backend.apply(&mut init);
+        let status = init.status().await.expect("fluxo init runs");
+        assert!(status.success(), "fluxo init failed: {status}");
+        backend
+    }
+
+    /// Points a runner command at this backend.
+    fn apply(&self, cmd: &mut Command) {
+        if let Self::Aws { endpoint, table, queue } = self {
+            cmd.env("FLUXO_BACKEND", "aws").env("AWS_ENDPOINT_URL", endpoint).env("AWS_REGION", "us-east-1");
+            cmd.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test");
+            cmd.env("FLUXO_TABLE", table).env("FLUXO_QUEUE_NAME", queue);
+            // A consumer killed mid-batch hides its messages this long; keep restarts quick.
+            cmd.env("FLUXO_QUEUE_VISIBILITY", "2s");
+        }
+    }
+}
+
 /// A running `fluxo serve` and what a test needs to talk to it.
 pub struct TestApp {
     /// The base URL, e.g. `http://127.0.0.1:41234`.
@@ -54,6 +94,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     secret: String,
     root: TempDir,
+    backend: Backend,
     child: Child,
     // Held so the runner never writes to a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
@@ -67,11 +108,13 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the runner with `config` on a fresh data directory and a fresh secret.
 pub async fn spawn_with(config: Config) -> TestApp {
     let root = tempfile::tempdir().expect("a temporary directory for the runner");
-    start(root, super::random_hex(32), &config).await
+    start(root, super::random_hex(32), Backend::choose().await, &config).await
 }
 
-async fn start(root: TempDir, secret: String, config: &Config) -> TestApp {
-    let mut child = command(root.path(), &secret, config).spawn().expect("the fluxo binary starts");
+async fn start(root: TempDir, secret: String, backend: Backend, config: &Config) -> TestApp {
+    let mut command = command(root.path(), &secret, config);
+    backend.apply(&mut command);
+    let mut child = command.spawn().expect("the fluxo binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let first = tokio::time::timeout(STARTUP_MAX, lines.next_line()).await;
@@ -83,7 +126,7 @@ async fn start(root: TempDir, secret: String, config: &Config) -> TestApp {
         panic!("fluxo did not print its address; its log:\n{}", log_tail(root.path()));
     };
     let http = reqwest::Client::builder().no_proxy().timeout(REQUEST_MAX).build().expect("an HTTP client");
-    TestApp { address, http, secret, root, child, _stdout: lines }
+    TestApp { address, http, secret, root, backend, child, _stdout: lines }
 }
 
 fn command(root: &Path, secret: &str, config: &Config) -> Command {
@@ -124,8 +167,17 @@ impl TestApp {
     }
 
     /// The runner's queue, opened beside it, to observe what waits for consolidation.
-    pub fn queue(&self) -> EmbeddedQueue {
-        EmbeddedQueue::open(&self.data_dir(), QueueSettings::default()).expect("the runner's queue opens")
+    pub async fn queue(&self) -> Arc<dyn Inbox> {
+        match &self.backend {
+            Backend::Embedded => Arc::new(
+                EmbeddedQueue::open(&self.data_dir(), QueueSettings::default()).expect("the runner's queue opens"),
+            ),
+            Backend::Aws { endpoint, queue, .. } => {
+                let clients = super::emulator::clients(endpoint, None);
+                let url = clients.sqs.get_queue_url().queue_name(queue).send().await.expect("the queue exists");
+                Arc::new(SqsQueue::new(clients.sqs.clone(), url.queue_url.unwrap_or_default(), None))
+            }
+        }
     }
 
     /// A token signed with this runner's secret.
@@ -164,13 +216,13 @@ impl TestApp {
     /// secret with `config`. The port changes: make merchants again from the returned app.
     pub async fn restart(mut self, config: &Config) -> TestApp {
         self.kill().await;
-        let TestApp { root, secret, .. } = self;
-        start(root, secret, config).await
+        let TestApp { root, secret, backend, .. } = self;
+        start(root, secret, backend, config).await
     }
 }
 
 /// Messages waiting or in flight on a runner's queue.
-pub async fn queued(queue: &EmbeddedQueue) -> i64 {
+pub async fn queued(queue: &Arc<dyn Inbox>) -> i64 {
     let depths = queue.depths().await.expect("the queue database answers");
     depths.visible + depths.in_flight
 }

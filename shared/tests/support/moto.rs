@@ -1,0 +1,49 @@
+//! A DynamoDB and SQS emulator (moto) for this test process, started on first use on a free port.
+//! Shared by the conformance suites and the black-box tests; std only, so any test crate can use it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A moto server for this test process. It runs under a shell that kills it when the test process
+/// exits (its stdin closes), so no emulator outlives the tests.
+struct Moto {
+    url: String,
+    _shell: Mutex<Child>,
+}
+
+static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+
+fn moto_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+}
+
+fn start() -> Option<Moto> {
+    let binary = moto_binary();
+    if !binary.exists() {
+        let why = format!("{} is missing: run `make venv`", binary.display());
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "the emulator is required under CI=true: {why}");
+        eprintln!("skipping emulator tests: {why}");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let script =
+        format!("\"{}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m", binary.display());
+    let shell = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("start moto_server");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Moto { url, _shell: Mutex::new(shell) })
+}
+
+/// The emulator's URL, starting it on first use; `None` when it is not installed outside CI.
+pub fn moto_url() -> Option<String> {
+    MOTO.get_or_init(start).as_ref().map(|m| m.url.clone())
+}
