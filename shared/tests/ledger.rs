@@ -154,6 +154,7 @@ conformance!(
     given_reversals_then_the_original_is_marked_once_and_a_reversal_cannot_be_reversed,
     given_entries_over_several_pages_then_each_is_listed_once_in_id_order,
     given_postings_across_months_in_any_order_then_balances_carry_exactly,
+    given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact,
     given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
     given_a_deleted_message_then_it_is_never_delivered_again,
 );
@@ -444,6 +445,26 @@ async fn given_postings_across_months_in_any_order_then_balances_carry_exactly(b
     let (_, days, _) = h.ledger.daily(&h.account, range).await.expect("range");
     assert_eq!(days.len(), 92);
     assert_eq!(days.last().map(|d| d.closing), Some(3_000));
+}
+
+async fn given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact(backend: Backend) {
+    let Some(h) = harness(backend).await else { return };
+    // Consolidation was down for two months: one entry a day waits on the queue.
+    let first = h.clock.now();
+    for day in 0..60 {
+        h.ledger.record_entry(&h.account, key(&format!("d{day}")), credit(100 + day)).await.expect("record");
+        h.clock.advance(SignedDuration::from_hours(24));
+    }
+    let outcomes = h.deliver().await;
+    assert!(outcomes.iter().all(|o| *o == Applied::Applied), "{outcomes:?}");
+    let from = fluxo::domain::calendar::business_date(first, &Zone::parse("America/Sao_Paulo").expect("zone"));
+    let to = from.checked_add(jiff::Span::new().days(59)).expect("date");
+    let (_, days, _) = h.ledger.daily(&h.account, DateRange::new(from, to).expect("range")).await.expect("range");
+    let mut expected_closing = 0;
+    for (i, day) in days.iter().enumerate() {
+        expected_closing += 100 + i as i64;
+        assert_eq!((day.entry_count, day.closing), (1, expected_closing), "{}", day.date);
+    }
 }
 
 fn entry_id(body: &str) -> fluxo::domain::entry::EntryId {

@@ -218,10 +218,19 @@ impl LedgerStore for DynamoStore {
                 values(&[(":by", s(e.id.to_string()))]),
             )?);
         }
-        let reasons = match self.transact(items).await? {
-            Ok(()) => return Ok(Recorded::New),
-            Err(reasons) => reasons,
-        };
+        let mut reasons = Vec::new();
+        for attempt in 0..ROUND_ATTEMPTS_MAX {
+            reasons = match self.transact(items.clone()).await? {
+                Ok(()) => return Ok(Recorded::New),
+                Err(reasons) => reasons,
+            };
+            // A concurrent transaction on the same key or original: try again, and the loser then
+            // meets the winner's condition and answers with its stored response.
+            if !reasons.iter().any(|c| c == "TransactionConflict") {
+                break;
+            }
+            backoff(attempt).await;
+        }
         let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
         if failed(0) {
             let stored = self.find_key(&e.account_id, &new.key).await?;
@@ -370,12 +379,18 @@ impl DynamoStore {
             if plan.fresh.is_empty() {
                 return Ok(plan.outcomes);
             }
-            match self.transact(self.writes(account, &plan, now)?).await? {
+            let Some(writes) = self.writes(account, &plan, now)? else {
+                // Postings spread over many days and months: apply the batch in two halves.
+                let (left, right) = members.split_at(members.len() / 2);
+                let mut outcomes = Box::pin(self.apply_account(account, postings, left, now)).await?;
+                outcomes.extend(Box::pin(self.apply_account(account, postings, right, now)).await?);
+                return Ok(outcomes);
+            };
+            match self.transact(writes).await? {
                 Ok(()) => return Ok(plan.outcomes),
                 Err(reasons) => {
                     tracing::debug!(attempt, ?reasons, %account, "consolidation round lost its lock; retrying");
-                    let backoff = 10u64.saturating_mul(1 << attempt.min(6));
-                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                    backoff(attempt).await;
                 }
             }
         }
@@ -436,8 +451,14 @@ impl DynamoStore {
         Ok(plan)
     }
 
-    /// The transaction that writes a plan: lock, days, months, and each fresh entry's applied mark.
-    fn writes(&self, account: &AccountId, plan: &Plan, now: Timestamp) -> Result<Vec<TransactWriteItem>, PortError> {
+    /// The transaction that writes a plan: lock, days, months, and each fresh entry's applied mark;
+    /// `None` when it would exceed DynamoDB's 100 items, so the caller applies fewer postings at once.
+    fn writes(
+        &self,
+        account: &AccountId,
+        plan: &Plan,
+        now: Timestamp,
+    ) -> Result<Option<Vec<TransactWriteItem>>, PortError> {
         let pk = item::pk(account);
         let mut items = vec![self.update(
             item::key(pk.clone(), item::ROLLUP_SK.into()),
@@ -460,12 +481,15 @@ impl DynamoStore {
             )?);
         }
         if items.len() > TRANSACTION_ITEMS_MAX {
-            return Err(PortError::Failure(format!(
-                "a consolidation round needs {} items, over the limit",
-                items.len()
-            )));
+            if plan.fresh.len() <= 1 {
+                let needed = items.len();
+                return Err(PortError::Failure(format!(
+                    "one posting needs {needed} transaction items, over the limit"
+                )));
+            }
+            return Ok(None);
         }
-        Ok(items)
+        Ok(Some(items))
     }
 
     /// The closing balance of the latest month before `month`, or 0: one query of one item.
@@ -493,6 +517,12 @@ impl DynamoStore {
         };
         self.query(q, None).await?.iter().map(item::month_from).collect()
     }
+}
+
+/// Waits before retrying a transaction that lost to a concurrent one: 10 ms, doubling, capped.
+async fn backoff(attempt: usize) {
+    let ms = 10u64.saturating_mul(1 << attempt.min(6));
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// Folds one day's postings into its totals and the months; `None` on overflow.
