@@ -4,14 +4,14 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit tools fmt venv package
+.PHONY: run test fmt-check lint unit infra-check tools fmt venv package
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint unit
+test: fmt-check lint unit infra-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -22,7 +22,16 @@ lint:
 unit: tools venv
 	$(CARGO) nextest run --workspace --no-fail-fast
 	# The same black-box tests again, against `fluxo serve --backend aws` on the moto emulator.
-	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run -p fluxo --test http --no-fail-fast
+	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http)' --no-fail-fast
+
+## infra-check: infra/ statically (no provider download): terraform fmt when terraform is installed,
+## checkov with zero failed checks, and the invariants test (shared/tests/infra.rs)
+infra-check: tools venv
+	@if command -v terraform >/dev/null 2>&1; then \
+		echo "terraform fmt -check -recursive infra"; terraform fmt -check -recursive infra; \
+	else echo "terraform not installed: skipping terraform fmt -check"; fi
+	.venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
+	$(CARGO) nextest run --workspace -E 'binary(infra)' --no-fail-fast
 
 ## tools: install what the checks need and the machine lacks
 tools:

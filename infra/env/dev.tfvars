@@ -1,0 +1,33 @@
+# Development: small, cheap, disposable. `terraform plan -var-file=env/dev.tfvars`
+
+environment = "dev"
+region      = "us-east-1"
+
+log_retention_days        = 30
+table_deletion_protection = false
+pitr_recovery_days        = 35
+backup_retention_days     = 7
+
+api_throttle_rate_rps          = 100
+api_throttle_burst             = 200
+usage_plan_rate_rps            = 50
+usage_plan_burst               = 100
+waf_requests_per_ip_per_minute = 1200
+
+ingest_reserved_concurrency      = 10
+report_reserved_concurrency      = 10
+consolidate_reserved_concurrency = 2
+relay_reserved_concurrency       = 1
+claims_reserved_concurrency      = 2
+
+# No provisioned concurrency in dev: cold starts are acceptable and it is billed by the hour.
+ingest_provisioned_min = 0
+ingest_provisioned_max = 0
+report_provisioned_min = 0
+report_provisioned_max = 0
+
+consolidate_max_concurrency = 2
+
+allow_admin_password_auth   = true
+cognito_deletion_protection = false
+kms_deletion_window_days    = 7

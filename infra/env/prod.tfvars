@@ -1,0 +1,41 @@
+# Production: sized for 50 req/s of reports with no loss as the floor, with room for peaks of
+# several hundred; docs/architecture.md (sizing) shows the arithmetic and what 5,000 req/s needs.
+# `terraform plan -var-file=env/prod.tfvars`
+
+environment = "prod"
+region      = "us-east-1"
+
+log_retention_days        = 365
+table_deletion_protection = true
+pitr_recovery_days        = 35
+backup_retention_days     = 90
+
+api_throttle_rate_rps          = 1000
+api_throttle_burst             = 2000
+usage_plan_rate_rps            = 500
+usage_plan_burst               = 1000
+waf_requests_per_ip_per_minute = 6000
+
+ingest_memory_mb = 256
+report_memory_mb = 256
+
+ingest_reserved_concurrency      = 200
+report_reserved_concurrency      = 300
+consolidate_reserved_concurrency = 20
+relay_reserved_concurrency       = 1
+claims_reserved_concurrency      = 10
+
+ingest_provisioned_min         = 5
+ingest_provisioned_max         = 100
+report_provisioned_min         = 5
+report_provisioned_max         = 150
+provisioned_utilization_target = 0.7
+
+consolidate_batch_size      = 100
+consolidate_batch_window_s  = 1
+consolidate_max_concurrency = 10
+
+allow_admin_password_auth   = false
+cognito_deletion_protection = true
+
+# alarm_email = "oncall@example.com"

@@ -1,0 +1,56 @@
+# What a client, an operator or a script needs after `terraform apply`.
+
+output "api_url" {
+  description = "Base URL of the API (the stage's invoke URL); append /health or /v1/..."
+  value       = aws_api_gateway_stage.ledger.invoke_url
+}
+
+output "user_pool_id" {
+  description = "Cognito user pool of the API's callers."
+  value       = aws_cognito_user_pool.ledger.id
+}
+
+output "app_client_id" {
+  description = "Cognito app client (public, authorization code with PKCE)."
+  value       = aws_cognito_user_pool_client.app.id
+}
+
+output "cognito_domain" {
+  description = "Cognito hosted domain: sign-in pages and OAuth endpoints."
+  value       = "https://${aws_cognito_user_pool_domain.ledger.domain}.auth.${local.region}.amazoncognito.com"
+}
+
+output "token_endpoint" {
+  description = "OAuth 2.0 token endpoint of the user pool."
+  value       = "https://${aws_cognito_user_pool_domain.ledger.domain}.auth.${local.region}.amazoncognito.com/oauth2/token"
+}
+
+output "scopes" {
+  description = "The resource-server scopes to request."
+  value       = aws_cognito_resource_server.ledger.scope_identifiers
+}
+
+output "queue_url" {
+  description = "SQS queue of postings (FLUXO_QUEUE_URL)."
+  value       = aws_sqs_queue.postings.url
+}
+
+output "dead_letter_queue_url" {
+  description = "Dead-letter queue of postings that failed queue_max_receives times."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
+output "table_name" {
+  description = "DynamoDB ledger table (FLUXO_TABLE)."
+  value       = aws_dynamodb_table.ledger.name
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies; subscribe a pager to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard of the deployment."
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.ledger.dashboard_name}"
+}

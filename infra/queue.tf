@@ -1,0 +1,91 @@
+# Postings move from ingest (and relay) to consolidate on one SQS standard queue. A posting that
+# fails `queue_max_receives` times moves to the dead-letter queue, where it waits for a person
+# (docs/operations.md). Both queues are encrypted with the ledger key.
+
+resource "aws_sqs_queue" "postings" {
+  name                              = "${local.name}-entries"
+  kms_master_key_id                 = aws_kms_key.ledger.arn
+  kms_data_key_reuse_period_seconds = 300
+  message_retention_seconds         = var.queue_retention_s
+  receive_wait_time_seconds         = 20
+
+  # AWS's rule for Lambda consumers: at least six times the function timeout (plus the batching
+  # window), so a message is not redelivered while a slow or retried batch still holds it.
+  visibility_timeout_seconds = 6 * var.consolidate_timeout_s + var.consolidate_batch_window_s
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dead_letters.arn
+    maxReceiveCount     = var.queue_max_receives
+  })
+}
+
+resource "aws_sqs_queue" "dead_letters" {
+  name                              = "${local.name}-entries-dlq"
+  kms_master_key_id                 = aws_kms_key.ledger.arn
+  kms_data_key_reuse_period_seconds = 300
+  # A standard queue keeps a message's first enqueue time when it is dead-lettered, so the DLQ keeps
+  # messages for the longest SQS allows: 14 days to look at them and redrive them.
+  message_retention_seconds = 1209600
+}
+
+# Only the postings queue may dead-letter into the DLQ (and be the target of a redrive from it).
+resource "aws_sqs_queue_redrive_allow_policy" "dead_letters" {
+  queue_url = aws_sqs_queue.dead_letters.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.postings.arn]
+  })
+}
+
+# consolidate receives batches and reports only the failed message ids (ReportBatchItemFailures), so
+# one poison posting never blocks its batch. maximum_concurrency bounds the pollers so a backlog
+# drains at a pace DynamoDB and the other functions can bear.
+resource "aws_lambda_event_source_mapping" "consolidate" {
+  event_source_arn                   = aws_sqs_queue.postings.arn
+  function_name                      = aws_lambda_alias.live["consolidate"].arn
+  batch_size                         = var.consolidate_batch_size
+  maximum_batching_window_in_seconds = var.consolidate_batch_window_s
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.consolidate_max_concurrency
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.consolidate_batch_size <= 10 || var.consolidate_batch_window_s >= 1
+      error_message = "SQS batches over 10 messages need consolidate_batch_window_s of at least 1."
+    }
+    precondition {
+      condition     = var.consolidate_reserved_concurrency >= var.consolidate_max_concurrency
+      error_message = "consolidate_reserved_concurrency must be at least consolidate_max_concurrency, or the poller's invocations are throttled."
+    }
+  }
+}
+
+# relay runs on a schedule: it re-publishes entries recorded but not consolidated in time.
+resource "aws_cloudwatch_event_rule" "relay" {
+  name                = "${local.name}-relay"
+  description         = "Runs relay: re-publishes entries not consolidated in time."
+  schedule_expression = var.relay_schedule
+}
+
+resource "aws_cloudwatch_event_target" "relay" {
+  rule = aws_cloudwatch_event_rule.relay.name
+  arn  = aws_lambda_alias.live["relay"].arn
+
+  # A run that could not start is not retried: the next scheduled run does the same work.
+  retry_policy {
+    maximum_event_age_in_seconds = 60
+    maximum_retry_attempts       = 0
+  }
+}
+
+resource "aws_lambda_permission" "relay_schedule" {
+  statement_id  = "AllowEventBridgeSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.fluxo["relay"].function_name
+  qualifier     = aws_lambda_alias.live["relay"].name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.relay.arn
+}

@@ -1,0 +1,390 @@
+# Every knob of the deployment. Defaults are the production-safe choice; env/dev.tfvars and
+# env/prod.tfvars size each environment.
+
+# --- where and what -------------------------------------------------------------------------------
+
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "project" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "fluxo"
+}
+
+variable "environment" {
+  description = "Environment name, part of every resource name (dev, staging, prod)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be 2 to 16 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (cost centre, owner)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group (Lambda, API access, WAF), in days."
+  type        = number
+  default     = 365
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the customer managed key is deleted after a destroy."
+  type        = number
+  default     = 30
+}
+
+# --- API Gateway and WAF --------------------------------------------------------------------------
+
+variable "stage_name" {
+  description = "API Gateway stage; the first path segment of the API URL. The functions strip it."
+  type        = string
+  default     = "api"
+}
+
+variable "api_throttle_rate_rps" {
+  description = "Stage-wide steady request rate API Gateway lets through, per second (every method)."
+  type        = number
+  default     = 1000
+}
+
+variable "api_throttle_burst" {
+  description = "Stage-wide burst API Gateway lets through (token bucket size)."
+  type        = number
+  default     = 2000
+}
+
+variable "usage_plan_rate_rps" {
+  description = "Steady rate per API key of the usage plan (for clients given API keys)."
+  type        = number
+  default     = 500
+}
+
+variable "usage_plan_burst" {
+  description = "Burst per API key of the usage plan."
+  type        = number
+  default     = 1000
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set API Gateway's account-wide CloudWatch role in this region (one per account and region: leave false in all but one stack)."
+  type        = bool
+  default     = true
+}
+
+variable "waf_requests_per_ip_per_minute" {
+  description = "Requests one client IP may send in a minute before WAF answers 429."
+  type        = number
+  default     = 6000
+
+  validation {
+    condition     = var.waf_requests_per_ip_per_minute >= 10
+    error_message = "WAF rate-based rules need a limit of at least 10."
+  }
+}
+
+variable "waf_log_allowed_requests" {
+  description = "Log every request WAF sees; false logs only blocked and counted ones (WAF logs are the largest log cost)."
+  type        = bool
+  default     = false
+}
+
+variable "body_bytes_max" {
+  description = "Largest request body WAF lets through; the functions refuse larger ones too (413)."
+  type        = number
+  default     = 16384
+}
+
+# --- Lambda ---------------------------------------------------------------------------------------
+
+variable "ingest_memory_mb" {
+  description = "Memory of ingest (CPU scales with it)."
+  type        = number
+  default     = 256
+}
+
+variable "ingest_timeout_s" {
+  description = "Timeout of ingest; under API Gateway's 29 s integration limit."
+  type        = number
+  default     = 10
+}
+
+variable "ingest_reserved_concurrency" {
+  description = "Concurrency reserved for ingest: its ceiling, and a floor no other function can take."
+  type        = number
+  default     = 200
+}
+
+variable "report_memory_mb" {
+  description = "Memory of report."
+  type        = number
+  default     = 256
+}
+
+variable "report_timeout_s" {
+  description = "Timeout of report; under API Gateway's 29 s integration limit."
+  type        = number
+  default     = 10
+}
+
+variable "report_reserved_concurrency" {
+  description = "Concurrency reserved for report."
+  type        = number
+  default     = 300
+}
+
+variable "consolidate_memory_mb" {
+  description = "Memory of consolidate."
+  type        = number
+  default     = 512
+}
+
+variable "consolidate_timeout_s" {
+  description = "Timeout of consolidate; the queue's visibility timeout is six times this."
+  type        = number
+  default     = 30
+}
+
+variable "consolidate_reserved_concurrency" {
+  description = "Concurrency reserved for consolidate; at least consolidate_max_concurrency."
+  type        = number
+  default     = 20
+}
+
+variable "relay_memory_mb" {
+  description = "Memory of relay."
+  type        = number
+  default     = 256
+}
+
+variable "relay_timeout_s" {
+  description = "Timeout of relay; well under the schedule period."
+  type        = number
+  default     = 50
+}
+
+variable "relay_reserved_concurrency" {
+  description = "Concurrency reserved for relay; 1, so two runs never overlap."
+  type        = number
+  default     = 1
+}
+
+variable "claims_reserved_concurrency" {
+  description = "Concurrency reserved for the Cognito pre token generation trigger."
+  type        = number
+  default     = 10
+}
+
+variable "ingest_provisioned_min" {
+  description = "Provisioned concurrency of ingest's live alias at least (0 with max 0 turns it off)."
+  type        = number
+  default     = 5
+}
+
+variable "ingest_provisioned_max" {
+  description = "Provisioned concurrency of ingest's live alias at most; at most ingest_reserved_concurrency."
+  type        = number
+  default     = 100
+}
+
+variable "report_provisioned_min" {
+  description = "Provisioned concurrency of report's live alias at least."
+  type        = number
+  default     = 5
+}
+
+variable "report_provisioned_max" {
+  description = "Provisioned concurrency of report's live alias at most; at most report_reserved_concurrency."
+  type        = number
+  default     = 150
+}
+
+variable "provisioned_utilization_target" {
+  description = "Target of LambdaProvisionedConcurrencyUtilization for Application Auto Scaling (0.1 to 0.9)."
+  type        = number
+  default     = 0.7
+
+  validation {
+    condition     = var.provisioned_utilization_target >= 0.1 && var.provisioned_utilization_target <= 0.9
+    error_message = "provisioned_utilization_target must be between 0.1 and 0.9."
+  }
+}
+
+# --- queue and consolidation ----------------------------------------------------------------------
+
+variable "queue_max_receives" {
+  description = "Receives of a message before SQS moves it to the dead-letter queue (maxReceiveCount)."
+  type        = number
+  default     = 5
+}
+
+variable "queue_retention_s" {
+  description = "How long an unconsumed posting stays on the queue."
+  type        = number
+  default     = 345600 # 4 days
+}
+
+variable "consolidate_batch_size" {
+  description = "Postings per consolidate invocation at most."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.consolidate_batch_size >= 1 && var.consolidate_batch_size <= 10000
+    error_message = "consolidate_batch_size must be 1 to 10000."
+  }
+}
+
+variable "consolidate_batch_window_s" {
+  description = "How long the poller gathers postings before invoking (SQS needs at least 1 for batches over 10)."
+  type        = number
+  default     = 1
+}
+
+variable "consolidate_max_concurrency" {
+  description = "Concurrent consolidate invocations the SQS poller may run (2 to 1000)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.consolidate_max_concurrency >= 2 && var.consolidate_max_concurrency <= 1000
+    error_message = "SQS event source maximum_concurrency must be 2 to 1000."
+  }
+}
+
+# --- relay ----------------------------------------------------------------------------------------
+
+variable "relay_schedule" {
+  description = "EventBridge schedule expression of relay."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "relay_grace" {
+  description = "FLUXO_RELAY_GRACE: how long an entry may wait for consolidation before relay re-publishes it."
+  type        = string
+  default     = "60s"
+}
+
+variable "relay_interval" {
+  description = "FLUXO_RELAY_INTERVAL: how long relay waits before re-publishing the same entry again."
+  type        = string
+  default     = "5m"
+}
+
+variable "relay_batch" {
+  description = "FLUXO_RELAY_BATCH: entries per relay run at most."
+  type        = number
+  default     = 500
+}
+
+# --- DynamoDB and backup --------------------------------------------------------------------------
+
+variable "table_name" {
+  description = "Name of the ledger table; empty means <project>-<environment>-ledger. Set it to adopt a table restored from a backup (docs/operations.md)."
+  type        = string
+  default     = ""
+}
+
+variable "table_deletion_protection" {
+  description = "Refuse to delete the ledger table (turn off deliberately before a destroy)."
+  type        = bool
+  default     = true
+}
+
+variable "pitr_recovery_days" {
+  description = "Point-in-time recovery window of the table, 1 to 35 days."
+  type        = number
+  default     = 35
+}
+
+variable "backup_retention_days" {
+  description = "How long AWS Backup keeps the daily backups of the table."
+  type        = number
+  default     = 90
+}
+
+variable "backup_schedule" {
+  description = "When AWS Backup takes the daily backup (cron, UTC)."
+  type        = string
+  default     = "cron(0 5 * * ? *)"
+}
+
+# --- Cognito --------------------------------------------------------------------------------------
+
+variable "resource_server_identifier" {
+  description = "Cognito resource server id; API Gateway checks scopes as <id>/ledger:read and <id>/ledger:write."
+  type        = string
+  default     = "fluxo"
+}
+
+variable "cognito_domain_prefix" {
+  description = "Prefix of the Cognito hosted domain (globally unique in the region); empty picks <project>-<environment>-<account id>."
+  type        = string
+  default     = ""
+}
+
+variable "callback_urls" {
+  description = "Redirect URLs of the authorization code flow of the app client."
+  type        = list(string)
+  default     = ["http://localhost:8080/callback"]
+}
+
+variable "logout_urls" {
+  description = "Sign-out URLs of the app client."
+  type        = list(string)
+  default     = ["http://localhost:8080/"]
+}
+
+variable "allow_admin_password_auth" {
+  description = "Let operators with IAM credentials get tokens with AdminInitiateAuth (smoke tests); keep false in production."
+  type        = bool
+  default     = false
+}
+
+variable "access_token_validity_minutes" {
+  description = "Lifetime of access tokens (5 to 1440 minutes)."
+  type        = number
+  default     = 60
+}
+
+variable "cognito_deletion_protection" {
+  description = "Refuse to delete the user pool."
+  type        = bool
+  default     = true
+}
+
+# --- alarms ---------------------------------------------------------------------------------------
+
+variable "alarm_email" {
+  description = "E-mail subscribed to the alarm topic; empty subscribes nobody (subscribe a pager instead)."
+  type        = string
+  default     = ""
+}
+
+variable "api_5xx_percent_max" {
+  description = "Alarm when more than this share of API requests answer 5xx, in percent."
+  type        = number
+  default     = 1
+}
+
+variable "api_latency_p95_ms_max" {
+  description = "Alarm when the API's p95 latency is over this, in milliseconds."
+  type        = number
+  default     = 500
+}
+
+variable "queue_age_s_max" {
+  description = "Alarm when the oldest posting waiting for consolidation is older than this, in seconds."
+  type        = number
+  default     = 60
+}

@@ -1,0 +1,41 @@
+# Terraform and provider versions. The Lambda packages come from `make package`
+# (target/lambda/<name>/bootstrap.zip); only the small Cognito trigger in cognito/ is zipped here.
+
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source = "hashicorp/aws"
+      # 5.90 or later: Cognito user pool tiers, PITR recovery periods, Lambda logging_config.
+      version = "~> 5.90"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.7"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(var.tags, {
+      project     = var.project
+      environment = var.environment
+      managed_by  = "terraform"
+    })
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name       = "${var.project}-${var.environment}"
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+}

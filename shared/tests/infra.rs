@@ -1,0 +1,442 @@
+//! Static checks of the Terraform in `infra/` and of the contract it deploys (`docs/openapi.yaml`).
+//!
+//! No provider can be downloaded here, so nothing is planned: every `infra/*.tf` is parsed with
+//! `hcl-rs` and the invariants the design rests on are asserted on the syntax tree. Each test names
+//! the promise it keeps: WAF in front of the API, arm64 functions with reserved concurrency, partial
+//! batch failures, dead letters, point-in-time recovery, every route of the contract in the API, and
+//! no wildcard IAM action.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hcl::{Block, Body, Expression, ObjectKey};
+
+/// The routes of the v1 contract (README, `shared/src/http/route.rs`), as method and path template.
+const CONTRACT: [(&str, &str); 9] = [
+    ("GET", "/health"),
+    ("PUT", "/v1/accounts/{account}"),
+    ("GET", "/v1/accounts/{account}"),
+    ("POST", "/v1/accounts/{account}/entries"),
+    ("GET", "/v1/accounts/{account}/entries"),
+    ("GET", "/v1/accounts/{account}/entries/{id}"),
+    ("POST", "/v1/accounts/{account}/entries/{id}/reversal"),
+    ("GET", "/v1/accounts/{account}/balances/daily"),
+    ("GET", "/v1/accounts/{account}/balances/daily/{date}"),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every top-level block of every `infra/*.tf`, with the file it came from.
+struct Infra {
+    blocks: Vec<(String, Block)>,
+}
+
+impl Infra {
+    fn load() -> Self {
+        let dir = root().join("infra");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no .tf files in {}", dir.display());
+        let mut blocks = Vec::new();
+        for path in files {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {name}: {e}"));
+            let body: Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+            blocks.extend(body.into_blocks().map(|b| (name.clone(), b)));
+        }
+        Self { blocks }
+    }
+
+    fn files(&self) -> BTreeSet<&str> {
+        self.blocks.iter().map(|(file, _)| file.as_str()).collect()
+    }
+
+    /// `resource "<kind>" "<name>"` (or `data`) blocks of one kind, by name.
+    fn of(&self, block: &str, kind: &str) -> BTreeMap<&str, &Block> {
+        self.blocks
+            .iter()
+            .map(|(_, b)| b)
+            .filter(|b| b.identifier() == block && b.labels().first().map(|l| l.as_str()) == Some(kind))
+            .filter_map(|b| b.labels().get(1).map(|name| (name.as_str(), b)))
+            .collect()
+    }
+
+    fn resources(&self, kind: &str) -> BTreeMap<&str, &Block> {
+        self.of("resource", kind)
+    }
+
+    /// A local value, from whichever `locals` block defines it.
+    fn local(&self, name: &str) -> &Expression {
+        self.blocks
+            .iter()
+            .filter(|(_, b)| b.identifier() == "locals")
+            .find_map(|(_, b)| attr(b, name))
+            .unwrap_or_else(|| panic!("no local `{name}`"))
+    }
+}
+
+fn attr<'a>(block: &'a Block, key: &str) -> Option<&'a Expression> {
+    block.body().attributes().find(|a| a.key() == key).map(|a| a.expr())
+}
+
+fn nested<'a>(block: &'a Block, identifier: &str) -> Vec<&'a Block> {
+    block.body().blocks().filter(|b| b.identifier() == identifier).collect()
+}
+
+/// An expression as HCL text, to look for references in it.
+fn text(expr: &Expression) -> String {
+    hcl::format::to_string(expr).expect("formatting an expression cannot fail")
+}
+
+fn strings(expr: &Expression) -> Vec<String> {
+    match expr {
+        Expression::Array(items) => items
+            .iter()
+            .filter_map(|item| match item {
+                Expression::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An object key written as an identifier or a string literal.
+fn key_name(key: &ObjectKey) -> Option<String> {
+    match key {
+        ObjectKey::Identifier(ident) => Some(ident.as_str().to_owned()),
+        ObjectKey::Expression(Expression::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn object_keys(expr: &Expression) -> BTreeSet<String> {
+    match expr {
+        Expression::Object(object) => object.keys().filter_map(key_name).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn object_field<'a>(expr: &'a Expression, field: &str) -> Option<&'a Expression> {
+    match expr {
+        Expression::Object(object) => {
+            object.iter().find_map(|(key, value)| (key_name(key).as_deref() == Some(field)).then_some(value))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn every_concern_has_its_file_and_every_file_parses() {
+    // GIVEN the one-file-per-concern layout WHEN infra/ is parsed THEN each concern's file is there.
+    let infra = Infra::load();
+    let files = infra.files();
+    for want in [
+        "versions.tf",
+        "variables.tf",
+        "api.tf",
+        "waf.tf",
+        "auth.tf",
+        "functions.tf",
+        "queue.tf",
+        "tables.tf",
+        "alarms.tf",
+        "outputs.tf",
+    ] {
+        assert!(files.contains(want), "infra/{want} is missing (found {files:?})");
+    }
+    for tfvars in ["dev.tfvars", "prod.tfvars"] {
+        let path = root().join("infra/env").join(tfvars);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        hcl::parse(&text).unwrap_or_else(|e| panic!("{tfvars} does not parse: {e}"));
+    }
+}
+
+#[test]
+fn the_waf_acl_is_associated_with_the_api_stage() {
+    let infra = Infra::load();
+    let stages = infra.resources("aws_api_gateway_stage");
+    let acls = infra.resources("aws_wafv2_web_acl");
+    let associations = infra.resources("aws_wafv2_web_acl_association");
+    assert!(!stages.is_empty(), "no API Gateway stage");
+    for stage in stages.keys() {
+        let stage_arn = format!("aws_api_gateway_stage.{stage}.arn");
+        let association =
+            associations.values().find(|a| attr(a, "resource_arn").map(text).as_deref() == Some(&stage_arn));
+        let association = association.unwrap_or_else(|| panic!("stage {stage} has no WAF web ACL association"));
+        let acl_ref = attr(association, "web_acl_arn").map(text).unwrap_or_default();
+        let acl = acls
+            .iter()
+            .find(|(name, _)| acl_ref == format!("aws_wafv2_web_acl.{name}.arn"))
+            .map(|(_, acl)| *acl)
+            .unwrap_or_else(|| panic!("stage {stage} is associated with {acl_ref:?}, not a web ACL of infra/"));
+
+        // AND the ACL holds the rules the design names.
+        assert_eq!(attr(acl, "scope"), Some(&Expression::String("REGIONAL".into())));
+        let rules = hcl::format::to_string(acl.body()).expect("format");
+        for needle in [
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList",
+            "rate_based_statement",
+            "size_constraint_statement",
+        ] {
+            assert!(rules.contains(needle), "web ACL lacks {needle}");
+        }
+    }
+    assert!(!infra.resources("aws_wafv2_web_acl_logging_configuration").is_empty(), "WAF logs nowhere");
+}
+
+#[test]
+fn every_function_is_arm64_with_reserved_concurrency() {
+    let infra = Infra::load();
+    let functions = infra.resources("aws_lambda_function");
+    assert!(!functions.is_empty(), "no Lambda function");
+    for (name, function) in &functions {
+        let architectures = attr(function, "architectures").map(strings).unwrap_or_default();
+        assert_eq!(architectures, ["arm64"], "aws_lambda_function.{name} is not arm64 only");
+        let reserved = attr(function, "reserved_concurrent_executions")
+            .unwrap_or_else(|| panic!("aws_lambda_function.{name} has no reserved_concurrent_executions"));
+        // -1 (or null) would mean "unreserved": the function could be starved by another's flood.
+        assert!(
+            !matches!(reserved, Expression::Null) && text(reserved).trim() != "-1",
+            "aws_lambda_function.{name} reserves nothing: {}",
+            text(reserved)
+        );
+        let tracing = nested(function, "tracing_config");
+        assert!(
+            tracing.iter().any(|t| attr(t, "mode") == Some(&Expression::String("Active".into()))),
+            "aws_lambda_function.{name} is not traced"
+        );
+    }
+
+    // AND the four Rust functions are the ones deployed, with the settings their code reads.
+    let deployed = object_keys(infra.local("functions"));
+    for want in ["ingest", "report", "consolidate", "relay"] {
+        assert!(deployed.contains(want), "function {want} is not deployed (local.functions: {deployed:?})");
+    }
+    let environment = infra.local("function_environment");
+    for (key, value) in [("FLUXO_BACKEND", "aws"), ("FLUXO_AUTH", "apigateway")] {
+        assert_eq!(object_field(environment, key), Some(&Expression::String(value.into())), "{key}");
+    }
+    for key in ["FLUXO_TABLE", "FLUXO_QUEUE_URL"] {
+        assert!(object_field(environment, key).is_some(), "the functions get no {key}");
+    }
+}
+
+#[test]
+fn consolidation_reports_batch_item_failures() {
+    let infra = Infra::load();
+    let mappings = infra.resources("aws_lambda_event_source_mapping");
+    assert!(!mappings.is_empty(), "no event source mapping feeds consolidate");
+    for (name, mapping) in mappings {
+        let types = attr(mapping, "function_response_types").map(strings).unwrap_or_default();
+        assert!(
+            types.iter().any(|t| t == "ReportBatchItemFailures"),
+            "event source mapping {name} fails whole batches: function_response_types = {types:?}"
+        );
+        let scaling = nested(mapping, "scaling_config");
+        assert!(
+            scaling.iter().any(|s| attr(s, "maximum_concurrency").is_some()),
+            "event source mapping {name} has no maximum_concurrency"
+        );
+    }
+}
+
+#[test]
+fn the_queue_dead_letters_into_the_dlq_and_outlasts_the_consumer() {
+    let infra = Infra::load();
+    let queues = infra.resources("aws_sqs_queue");
+    let with_redrive: Vec<_> =
+        queues.iter().filter_map(|(name, q)| attr(q, "redrive_policy").map(|p| (name, q, p))).collect();
+    assert!(!with_redrive.is_empty(), "no queue has a redrive policy");
+    for (name, queue, policy) in with_redrive {
+        // Compared without spaces, so the formatter's alignment of `=` does not matter.
+        let policy: String = text(policy).split_whitespace().collect();
+        let target = queues
+            .keys()
+            .filter(|other| *other != name)
+            .find(|other| policy.contains(&format!("deadLetterTargetArn=aws_sqs_queue.{other}.arn")));
+        assert!(target.is_some(), "queue {name} dead-letters to no queue of infra/: {policy}");
+        assert!(policy.contains("maxReceiveCount"), "queue {name}'s redrive policy has no maxReceiveCount");
+        let visibility: String =
+            attr(queue, "visibility_timeout_seconds").map(text).unwrap_or_default().split_whitespace().collect();
+        assert!(
+            visibility.contains("6*var.consolidate_timeout_s"),
+            "queue {name}'s visibility timeout is not derived from six consolidate timeouts: {visibility:?}"
+        );
+    }
+    for (name, queue) in &queues {
+        assert!(
+            attr(queue, "kms_master_key_id").is_some() || attr(queue, "sqs_managed_sse_enabled").is_some(),
+            "queue {name} is not encrypted"
+        );
+    }
+}
+
+#[test]
+fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
+    let infra = Infra::load();
+    let tables = infra.resources("aws_dynamodb_table");
+    assert_eq!(tables.len(), 1, "one ledger table");
+    let table = tables.values().next().expect("one table");
+    let pitr = nested(table, "point_in_time_recovery");
+    assert!(pitr.iter().any(|p| attr(p, "enabled") == Some(&Expression::Bool(true))), "point-in-time recovery is off");
+    assert_eq!(attr(table, "billing_mode"), Some(&Expression::String("PAY_PER_REQUEST".into())));
+    assert!(attr(table, "deletion_protection_enabled").is_some(), "no deletion protection");
+    let sse = nested(table, "server_side_encryption");
+    assert!(
+        sse.iter().any(|s| attr(s, "enabled") == Some(&Expression::Bool(true)) && attr(s, "kms_key_arn").is_some()),
+        "the table is not encrypted with the customer managed key"
+    );
+    let ttl = nested(table, "ttl");
+    assert!(
+        ttl.iter().any(|t| attr(t, "attribute_name") == Some(&Expression::String("expires_at".into()))),
+        "no TTL on expires_at"
+    );
+
+    // AND the keys and indexes are those of shared/src/adapters/aws/provision.rs.
+    let attributes: BTreeMap<String, String> = nested(table, "attribute")
+        .iter()
+        .filter_map(|a| match (attr(a, "name"), attr(a, "type")) {
+            (Some(Expression::String(n)), Some(Expression::String(t))) => Some((n.clone(), t.clone())),
+            _ => None,
+        })
+        .collect();
+    for (name, kind) in [("PK", "S"), ("SK", "S"), ("GSI1PK", "S"), ("GSI1SK", "S"), ("GSI2PK", "S"), ("GSI2SK", "N")] {
+        assert_eq!(attributes.get(name).map(String::as_str), Some(kind), "attribute {name}");
+    }
+    let indexes: BTreeMap<String, (String, String, String)> = nested(table, "global_secondary_index")
+        .iter()
+        .filter_map(|i| {
+            let s = |k| match attr(i, k) {
+                Some(Expression::String(v)) => Some(v.clone()),
+                _ => None,
+            };
+            Some((s("name")?, (s("hash_key")?, s("range_key")?, s("projection_type")?)))
+        })
+        .collect();
+    for (index, hash, range) in [("GSI1", "GSI1PK", "GSI1SK"), ("GSI2", "GSI2PK", "GSI2SK")] {
+        assert_eq!(indexes.get(index), Some(&(hash.to_owned(), range.to_owned(), "ALL".to_owned())), "index {index}");
+    }
+}
+
+/// The `(METHOD, path)` pairs under the top-level `paths:` of an OpenAPI YAML document, by a line
+/// scan: path keys are indented two spaces, operation keys four (the layout docs/openapi.yaml keeps).
+fn openapi_routes(yaml: &str) -> BTreeSet<(String, String)> {
+    const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+    let mut routes = BTreeSet::new();
+    let mut in_paths = false;
+    let mut path: Option<String> = None;
+    for line in yaml.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_paths = line.trim_end() == "paths:";
+            path = None;
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let key = line.trim().trim_end_matches(':').trim_matches(|c| c == '"' || c == '\'');
+        if indent == 2 && key.starts_with('/') {
+            path = Some(key.to_owned());
+        } else if indent == 4
+            && METHODS.contains(&key)
+            && let Some(path) = &path
+        {
+            routes.insert((key.to_uppercase(), path.clone()));
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from() {
+    let yaml = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("docs/openapi.yaml");
+    assert!(yaml.lines().any(|l| l.trim() == "openapi: 3.0.1"), "API Gateway imports OpenAPI 3.0, not 3.1");
+    let routes = openapi_routes(&yaml);
+    let contract: BTreeSet<(String, String)> =
+        CONTRACT.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    let missing: Vec<_> = contract.difference(&routes).collect();
+    let extra: Vec<_> = routes.difference(&contract).collect();
+    assert!(missing.is_empty(), "routes of the contract missing from docs/openapi.yaml: {missing:?}");
+    assert!(extra.is_empty(), "routes in docs/openapi.yaml that the functions do not serve: {extra:?}");
+
+    // AND the REST API's body is that document, rendered: a route exists in the API iff it is there.
+    let infra = Infra::load();
+    let apis = infra.resources("aws_api_gateway_rest_api");
+    assert_eq!(apis.len(), 1, "one REST API");
+    let api = apis.values().next().expect("one API");
+    let body = attr(api, "body").map(text).unwrap_or_default();
+    assert!(body.contains("local.api_body"), "the REST API body is not the rendered document: {body}");
+    let source = text(infra.local("openapi"));
+    assert!(
+        source.contains("yamldecode") && source.contains("docs/openapi.yaml"),
+        "local.openapi does not decode docs/openapi.yaml: {source}"
+    );
+    let rendered = text(infra.local("api_body"));
+    assert!(rendered.contains("local.api_paths"), "the API's paths are not the document's");
+    let paths = text(infra.local("api_paths"));
+    for needle in ["local.openapi.paths", "x-amazon-apigateway-integration", "aws_proxy", "aws_lambda_alias.live"] {
+        assert!(paths.contains(needle), "local.api_paths lacks {needle}");
+    }
+    assert!(rendered.contains("cognito_user_pools"), "no Cognito authorizer in the API body");
+
+    // AND the scan itself sees a route that is added (so the check can fail).
+    let extended = format!("{yaml}  /v1/other:\n    delete:\n      operationId: other\n");
+    assert!(openapi_routes(&extended).contains(&("DELETE".to_owned(), "/v1/other".to_owned())));
+}
+
+/// An action that grants a whole service, or everything.
+fn is_wildcard(action: &str) -> bool {
+    action == "*" || action.ends_with(":*")
+}
+
+#[test]
+fn no_iam_statement_grants_wildcard_actions() {
+    let infra = Infra::load();
+    let documents = infra.of("data", "aws_iam_policy_document");
+    assert!(!documents.is_empty(), "no policy documents");
+    for (name, document) in &documents {
+        for statement in nested(document, "statement") {
+            let sid = attr(statement, "sid").map(text).unwrap_or_default();
+            let actions = attr(statement, "actions").map(strings).unwrap_or_default();
+            let wildcards: Vec<_> = actions.iter().filter(|a| is_wildcard(a)).collect();
+            assert!(wildcards.is_empty(), "policy {name} statement {sid} grants {wildcards:?}");
+            assert!(attr(statement, "not_actions").is_none(), "policy {name} statement {sid} uses not_actions");
+
+            // A statement on every resource is allowed only where no narrower resource exists: X-Ray
+            // (no resource-level permissions) and a key policy (where "*" means the key itself).
+            let resources = attr(statement, "resources").map(strings).unwrap_or_default();
+            if resources.iter().any(|r| r == "*") {
+                let xray_only = actions.iter().all(|a| a.starts_with("xray:"));
+                let key_policy = *name == "kms" && actions.iter().all(|a| a.starts_with("kms:"));
+                assert!(xray_only || key_policy, "policy {name} statement {sid} grants {actions:?} on every resource");
+            }
+        }
+    }
+
+    // AND every inline policy comes from such a document, so none escapes this check.
+    for kind in ["aws_iam_role_policy", "aws_iam_policy", "aws_sqs_queue_policy", "aws_sns_topic_policy"] {
+        for (name, policy) in infra.resources(kind) {
+            let source = attr(policy, "policy").map(text).unwrap_or_default();
+            assert!(
+                source.starts_with("data.aws_iam_policy_document.") || source.starts_with("local."),
+                "{kind}.{name} writes its policy inline: {source}"
+            );
+        }
+    }
+
+    // AND the check recognises what it must refuse.
+    assert!(is_wildcard("*") && is_wildcard("dynamodb:*") && !is_wildcard("dynamodb:GetItem"));
+}
