@@ -28,13 +28,13 @@ pub async fn dispatch(State(api): State<Api>, req: Request) -> Response {
     };
     let request = lambda_http::Request::from_parts(parts, body);
     let query: QueryMap = request.uri().query().unwrap_or_default().parse().unwrap_or_default();
-    let request = request.with_query_string_parameters(query);
+    // A request id per request, as the Lambda runtime gives each invocation, so log lines correlate.
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    let request = request.with_query_string_parameters(query).with_lambda_context(context);
     let to_ingest = route(&request).is_ok_and(|r| r.op.is_ingest());
-    let response = if to_ingest { ingest::handle(&api, request).await } else { report::handle(&api, request).await };
-    match response {
-        Ok(response) => into_axum(response),
-        Err(never) => match never {},
-    }
+    let response = if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
+    into_axum(response)
 }
 
 fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {

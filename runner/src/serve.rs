@@ -21,12 +21,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     runtime.block_on(serve(args))
 }
 
+/// The runner's metrics registry; `/metrics` renders it in Prometheus text format.
+fn init_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| format!("metrics: {e}"))
+}
+
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLUXO_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let prometheus = init_metrics()?;
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.data_dir.clone_from(&args.data_dir);
     settings.backend = args.backend.into();
@@ -47,7 +53,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     banner(&url, &args, &settings, &backends.ledger).await?;
-    let app = Router::new().fallback(proxy::dispatch).with_state(api);
+    let app = Router::new()
+        .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
+        .fallback(proxy::dispatch)
+        .with_state(api);
     axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);

@@ -207,6 +207,7 @@ impl Ledger {
         let due = self.store.claim_due(now, next, self.relay.batch_max).await?;
         if !due.is_empty() {
             self.publisher.publish(&due).await?;
+            crate::telemetry::relay_republished(due.len());
         }
         Ok(RelayReport { republished: due.len() })
     }
@@ -245,6 +246,8 @@ impl Ledger {
         let new = NewEntry { entry, key, response, relay_due_at };
         match self.store.record(&new).await? {
             Recorded::New => {
+                crate::telemetry::entry_recorded();
+                tracing::info!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
                 self.publish_once(&new.entry).await;
                 Ok(Written { response: new.response, replayed: false })
             }
@@ -263,7 +266,10 @@ impl Ledger {
 
 fn answer_replay(stored: StoredResponse, fingerprint: &Fingerprint) -> Result<Written, LedgerError> {
     match stored.replay_for(fingerprint) {
-        Replay::Same(response) => Ok(Written { response, replayed: true }),
+        Replay::Same(response) => {
+            crate::telemetry::idempotent_replay();
+            Ok(Written { response, replayed: true })
+        }
         Replay::KeyReused => Err(LedgerError::Conflict("the Idempotency-Key was used for a different request")),
     }
 }

@@ -14,6 +14,7 @@
 //! - [`handlers`]: what each Lambda function runs: `ingest`, `report`, `consolidate`, `relay`.
 //! - [`adapters`]: the ports over real backends: the embedded SQLite store and queue.
 //! - [`config`]: settings from the environment, and building the ledger from them.
+//! - [`telemetry`]: the metrics the ledger emits (EMF in Lambda, Prometheus in the runner).
 
 pub mod adapters;
 pub mod auth;
@@ -24,4 +25,5 @@ pub mod http;
 pub mod ledger;
 pub mod message;
 pub mod ports;
+pub mod telemetry;
 pub mod views;

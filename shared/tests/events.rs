@@ -524,8 +524,7 @@ async fn run(world: &World, file: &str) -> Reply {
 async fn http(api: &Api, json: &str) -> Reply {
     let req = lambda_http::request::from_str(json).expect("lambda_http accepts the sample as an API Gateway event");
     let to_ingest = route(&req).expect("every sample names a route").op.is_ingest();
-    let answered = if to_ingest { ingest::handle(api, req).await } else { report::handle(api, req).await };
-    let Ok(response) = answered;
+    let response = if to_ingest { ingest::respond(api, req).await } else { report::respond(api, req).await };
     let body: &[u8] = response.body().as_ref();
     let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("handlers answer JSON") };
     Reply { status: response.status().as_u16(), headers: response.headers().clone(), body }

@@ -161,6 +161,16 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Everything the runner has logged so far (JSON lines from its stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The secret the runner signs and verifies tokens with.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// The directory holding the runner's store and queue.
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")

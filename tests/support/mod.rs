@@ -9,6 +9,9 @@
 //! - [`emulator`]: moto for DynamoDB and SQS, when `FLUXO_TEST_BACKEND=aws` runs these same tests
 //!   against `fluxo serve --backend aws`.
 
+// Each black-box test crate (http, observability) uses its own part of these helpers.
+#![allow(dead_code, unused_imports)]
+
 pub mod app;
 pub mod calendar;
 pub mod client;

@@ -1,16 +1,19 @@
-//! The `consolidate` Lambda: settings, clients and handler, wired once per execution environment.
+//! The `consolidate` Lambda: settings, clients, metrics and handler, wired once per execution
+//! environment.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fluxo::config::{Backends, Settings};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent};
+use metrics_cloudwatch_embedded::lambda::handler::run;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = fluxo::telemetry::emf("consolidate")?;
     let settings = Settings::from_env()?;
     let ledger = Backends::open(&settings, None).await?.ledger;
     let handler = |event: LambdaEvent<SqsEvent>| async {
         Ok::<SqsBatchResponse, Error>(fluxo::handlers::consolidate::handle(&ledger, event.payload).await)
     };
-    lambda_runtime::run(service_fn(handler)).await
+    run(metrics, handler).await
 }

@@ -1,12 +1,14 @@
-//! The `ingest` Lambda: settings, clients and handler, wired once per execution environment.
+//! The `ingest` Lambda: settings, clients, metrics and handler, wired once per execution environment.
 
 use fluxo::config::{Backends, Settings};
-use lambda_http::{Error, service_fn};
+use lambda_http::Error;
+use metrics_cloudwatch_embedded::lambda::handler::run_http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
+    let metrics = fluxo::telemetry::emf("ingest")?;
     let settings = Settings::from_env()?;
     let api = Backends::open(&settings, None).await?.api(&settings)?;
-    lambda_http::run(service_fn(|req| fluxo::handlers::ingest::handle(&api, req))).await
+    run_http(metrics, |req| async { Ok::<_, Error>(fluxo::handlers::ingest::respond(&api, req).await) }).await
 }

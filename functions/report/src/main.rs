@@ -1,12 +1,14 @@
-//! The `report` Lambda: settings, clients and handler, wired once per execution environment.
+//! The `report` Lambda: settings, clients, metrics and handler, wired once per execution environment.
 
 use fluxo::config::{Backends, Settings};
-use lambda_http::{Error, service_fn};
+use lambda_http::Error;
+use metrics_cloudwatch_embedded::lambda::handler::run_http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
+    let metrics = fluxo::telemetry::emf("report")?;
     let settings = Settings::from_env()?;
     let api = Backends::open(&settings, None).await?.api(&settings)?;
-    lambda_http::run(service_fn(|req| fluxo::handlers::report::handle(&api, req))).await
+    run_http(metrics, |req| async { Ok::<_, Error>(fluxo::handlers::report::respond(&api, req).await) }).await
 }

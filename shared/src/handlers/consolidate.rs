@@ -2,6 +2,7 @@
 //! the messages that failed, so one poison message never blocks its batch.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use jiff::Timestamp;
 
 use crate::domain::entry::Posting;
 use crate::ledger::Ledger;
@@ -11,6 +12,7 @@ use crate::ports::Applied;
 /// Handles one SQS batch. Never fails as a whole: every message that did not apply is listed in the
 /// response so SQS redelivers it (and dead-letters it after the queue's maximum receives).
 pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
+    let batch_size = event.records.len();
     let mut failed: Vec<String> = Vec::new();
     let mut ids: Vec<String> = Vec::with_capacity(event.records.len());
     let mut postings: Vec<Posting> = Vec::with_capacity(event.records.len());
@@ -32,7 +34,7 @@ pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
         }
     }
     match ledger.consolidate(&postings).await {
-        Ok(outcomes) => failed.extend(failures(&postings, ids, outcomes)),
+        Ok(outcomes) => failed.extend(failures(ledger.clock.now(), batch_size, &postings, ids, outcomes)),
         Err(error) => {
             tracing::warn!(%error, batch_size = postings.len(), "batch not applied; SQS will redeliver it");
             failed.extend(ids);
@@ -50,12 +52,20 @@ pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-fn failures(postings: &[Posting], ids: Vec<String>, outcomes: Vec<Applied>) -> Vec<String> {
-    let (mut applied, mut duplicates) = (0usize, 0usize);
+/// The ids of the messages whose postings were rejected; counts and measures the whole batch.
+fn failures(
+    now: Timestamp,
+    batch_size: usize,
+    postings: &[Posting],
+    ids: Vec<String>,
+    outcomes: Vec<Applied>,
+) -> Vec<String> {
+    let mut applied: Vec<&Posting> = Vec::new();
+    let mut duplicates = 0usize;
     let mut failed = Vec::new();
     for ((posting, id), outcome) in postings.iter().zip(ids).zip(outcomes) {
         match outcome {
-            Applied::Applied => applied += 1,
+            Applied::Applied => applied.push(posting),
             Applied::Duplicate => duplicates += 1,
             Applied::Rejected(reason) => {
                 tracing::error!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, %reason, "posting rejected");
@@ -63,7 +73,8 @@ fn failures(postings: &[Posting], ids: Vec<String>, outcomes: Vec<Applied>) -> V
             }
         }
     }
-    tracing::info!(applied, duplicates, failed = failed.len(), "batch consolidated");
+    tracing::info!(batch_size, applied = applied.len(), duplicates, failed = failed.len(), "batch consolidated");
+    crate::telemetry::batch_consolidated(batch_size, &applied, duplicates, failed.len(), now);
     failed
 }
 

@@ -1,11 +1,9 @@
 //! The `ingest` function: creates accounts and records entries and reversals, idempotently.
 
-use std::convert::Infallible;
-
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use super::{Api, health, respond};
+use super::{Api, health};
 use crate::auth::Scope;
 use crate::domain::account::{AccountName, Currency, Zone};
 use crate::domain::calendar::parse_instant;
@@ -18,9 +16,10 @@ use crate::ledger::{EntryRequest, Written};
 use crate::ports::PutAccount;
 use crate::views::{AccountView, to_json};
 
-/// Handles one API request for the `ingest` function.
-pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, Infallible> {
-    respond(&req, |req, route| serve(api, req, route)).await
+/// Handles one API request for the `ingest` function. Every outcome is a response: refusals are
+/// problem+json, so the function itself never fails.
+pub async fn respond(api: &Api, req: Request) -> Response<Body> {
+    super::respond(&req, |req, route| serve(api, req, route)).await
 }
 
 async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {

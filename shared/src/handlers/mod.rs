@@ -11,7 +11,6 @@ pub mod ingest;
 pub mod relay;
 pub mod report;
 
-use std::convert::Infallible;
 use std::future::Future;
 
 use http::StatusCode;
@@ -45,7 +44,7 @@ impl Api {
 
 /// Routes a request, runs `serve` on it, and turns any refusal into problem+json. Logs one line per
 /// request with its outcome; never the body or the credentials.
-pub(crate) async fn respond<'a, F, Fut>(req: &'a Request, serve: F) -> Result<Response<Body>, Infallible>
+pub(crate) async fn respond<'a, F, Fut>(req: &'a Request, serve: F) -> Response<Body>
 where
     F: FnOnce(&'a Request, Route) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + 'a,
@@ -69,7 +68,7 @@ where
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
     );
-    Ok(response)
+    response
 }
 
 /// `GET /health`.

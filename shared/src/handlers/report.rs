@@ -1,14 +1,12 @@
 //! The `report` function: accounts, entries and daily balances, read only.
 
-use std::convert::Infallible;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
 use jiff::civil::Date;
 use lambda_http::{Body, Request, Response};
 
-use super::{Api, entry_id, health, respond};
+use super::{Api, entry_id, health};
 use crate::auth::Scope;
 use crate::domain::calendar::{DateRange, parse_date};
 use crate::domain::entry::EntryId;
@@ -21,9 +19,10 @@ use crate::views::{AccountView, DailyBalanceView, DayView, EntryPageView, EntryV
 const PAGE_DEFAULT: usize = 100;
 const PAGE_MAX: usize = 500;
 
-/// Handles one API request for the `report` function.
-pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, Infallible> {
-    respond(&req, |req, route| serve(api, req, route)).await
+/// Handles one API request for the `report` function. Every outcome is a response: refusals are
+/// problem+json, so the function itself never fails.
+pub async fn respond(api: &Api, req: Request) -> Response<Body> {
+    super::respond(&req, |req, route| serve(api, req, route)).await
 }
 
 async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {

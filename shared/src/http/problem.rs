@@ -123,6 +123,9 @@ impl ApiError {
             Self::Invalid(errors) => Some(errors.as_slice()),
             _ => None,
         };
+        for e in errors.unwrap_or_default() {
+            crate::telemetry::validation_failure(&e.field);
+        }
         let problem = Problem {
             kind: format!("urn:fluxo:problem:{slug}"),
             title,

@@ -146,6 +146,7 @@ impl Inbox for EmbeddedQueue {
                         )?;
                         tx.execute("DELETE FROM messages WHERE id = ?1", [&id])?;
                         tracing::warn!(message_id = %id, receive_count = count, "message moved to the dead-letter queue");
+                        crate::telemetry::dead_lettered(1);
                         continue;
                     }
                     let receipt = Uuid::now_v7().to_string();
