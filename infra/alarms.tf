@@ -119,6 +119,41 @@ resource "aws_cloudwatch_metric_alarm" "queue_age" {
   ok_actions          = local.alarm_actions
 }
 
+# --- ledger metrics (Embedded Metric Format, namespace Fluxo: shared/src/telemetry.rs) -------------
+
+resource "aws_cloudwatch_metric_alarm" "consolidation_lag_p99" {
+  alarm_name          = "${local.name}-consolidation-lag-p99"
+  alarm_description   = "p99 of (applied at - recorded at) is over ${var.consolidation_lag_ms_p99_max} ms: daily balances lag behind recorded entries."
+  namespace           = "Fluxo"
+  metric_name         = "consolidation_lag_ms"
+  dimensions          = { function = "consolidate" }
+  extended_statistic  = "p99"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.consolidation_lag_ms_p99_max
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "postings_rejected" {
+  alarm_name          = "${local.name}-postings-rejected"
+  alarm_description   = "consolidate rejected a posting that can never apply (unknown entry, mismatching message, overflow); it will reach the dead-letter queue."
+  namespace           = "Fluxo"
+  metric_name         = "postings_rejected"
+  dimensions          = { function = "consolidate" }
+  statistic           = "Sum"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 # --- functions --------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
@@ -294,6 +329,19 @@ locals {
           [for fn in local.dashboard_function_names : ["AWS/Lambda", "Duration", "FunctionName", fn, { stat = "p95" }]],
           [for fn in local.dashboard_function_names : ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", fn, { stat = "Maximum", yAxis = "right" }]],
         )
+      }
+    },
+    {
+      type = "metric", x = 0, y = 28, width = 24, height = 6
+      properties = {
+        title = "Ledger: entries recorded and consolidated, consolidation lag p99 (ms)", region = local.region, view = "timeSeries", period = 60
+        metrics = [
+          ["Fluxo", "entries_recorded", "function", "ingest", { stat = "Sum" }],
+          [".", "entries_consolidated", ".", "consolidate", { stat = "Sum" }],
+          [".", "duplicates_skipped", ".", "consolidate", { stat = "Sum" }],
+          [".", "consolidation_lag_ms", ".", "consolidate", { stat = "p99", yAxis = "right" }],
+        ]
+        annotations = { horizontal = [{ label = "lag alarm", value = var.consolidation_lag_ms_p99_max, yAxis = "right" }] }
       }
     },
     {

@@ -383,6 +383,12 @@ variable "api_latency_p95_ms_max" {
   default     = 500
 }
 
+variable "consolidation_lag_ms_p99_max" {
+  description = "Alarm when the p99 consolidation lag (applied at minus recorded at) exceeds this, in milliseconds."
+  type        = number
+  default     = 60000
+}
+
 variable "queue_age_s_max" {
   description = "Alarm when the oldest posting waiting for consolidation is older than this, in seconds."
   type        = number

@@ -108,6 +108,7 @@ impl Ledger {
 
     /// Records an entry once per idempotency key, then publishes it for consolidation. A failed
     /// publish is logged and left to relay: the entry is durable and the client gets its 201.
+    #[tracing::instrument(name = "ledger.record_entry", skip_all, fields(account_id = %account_id))]
     pub async fn record_entry(
         &self,
         account_id: &AccountId,
@@ -142,6 +143,7 @@ impl Ledger {
     }
 
     /// Records the reversal of an entry: the opposite type and the same amount, dated now.
+    #[tracing::instrument(name = "ledger.reverse_entry", skip_all, fields(account_id = %account_id, original = %original_id))]
     pub async fn reverse_entry(
         &self,
         account_id: &AccountId,
@@ -196,11 +198,13 @@ impl Ledger {
     }
 
     /// Applies postings to their daily balances, each exactly once in effect.
+    #[tracing::instrument(name = "ledger.consolidate", skip_all, fields(postings = postings.len()))]
     pub async fn consolidate(&self, postings: &[Posting]) -> Result<Vec<Applied>, PortError> {
         self.balances.apply(postings, self.clock.now()).await
     }
 
     /// Re-publishes entries whose consolidation is overdue.
+    #[tracing::instrument(name = "ledger.relay", skip_all)]
     pub async fn run_relay(&self) -> Result<RelayReport, PortError> {
         let now = self.clock.now();
         let next = now.saturating_add(self.relay.interval).unwrap_or(now);

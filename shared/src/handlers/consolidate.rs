@@ -65,7 +65,10 @@ fn failures(
     let mut failed = Vec::new();
     for ((posting, id), outcome) in postings.iter().zip(ids).zip(outcomes) {
         match outcome {
-            Applied::Applied => applied.push(posting),
+            Applied::Applied => {
+                tracing::debug!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, "posting applied");
+                applied.push(posting);
+            }
             Applied::Duplicate => duplicates += 1,
             Applied::Rejected(reason) => {
                 tracing::error!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, %reason, "posting rejected");

@@ -200,6 +200,7 @@ impl LedgerStore for DynamoStore {
         found.as_ref().map(item::response_from).transpose()
     }
 
+    #[tracing::instrument(name = "dynamodb.record", skip_all, fields(entry_id = %new.entry.id))]
     async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
         let e = &new.entry;
         let expires = e.recorded_at.saturating_add(KEY_TTL).unwrap_or(e.recorded_at).as_second();
@@ -279,6 +280,7 @@ impl LedgerStore for DynamoStore {
         Ok(EntryPage { items: entries, more_after })
     }
 
+    #[tracing::instrument(name = "dynamodb.claim_due", skip_all)]
     async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError> {
         let mut due = Vec::new();
         for shard in 0..item::PENDING_SHARDS {
@@ -318,6 +320,7 @@ impl LedgerStore for DynamoStore {
 
 #[async_trait]
 impl BalanceStore for DynamoStore {
+    #[tracing::instrument(name = "dynamodb.apply", skip_all, fields(postings = postings.len()))]
     async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
         let mut outcomes = vec![Applied::Duplicate; postings.len()];
         let mut by_account: BTreeMap<&AccountId, Vec<usize>> = BTreeMap::new();
@@ -336,6 +339,7 @@ impl BalanceStore for DynamoStore {
         Ok(outcomes)
     }
 
+    #[tracing::instrument(name = "dynamodb.history", skip_all, fields(account_id = %account))]
     async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
         let start = month_of(from);
         let opening = self.prior_closing(account, start).await?;

@@ -49,6 +49,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl Publisher for SqsQueue {
+    #[tracing::instrument(name = "sqs.publish", skip_all, fields(postings = postings.len()))]
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
         for chunk in postings.chunks(BATCH_MAX) {
             let entries = chunk

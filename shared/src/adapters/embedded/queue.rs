@@ -111,6 +111,7 @@ impl EmbeddedQueue {
 
 #[async_trait]
 impl Publisher for EmbeddedQueue {
+    #[tracing::instrument(name = "queue.publish", skip_all, fields(postings = postings.len()))]
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
         self.send_raw(postings.iter().map(message::encode).collect()).await
     }

@@ -153,6 +153,7 @@ impl LedgerStore for EmbeddedStore {
         self.reader.call(move |conn| read_key(conn, &account, &key)).await
     }
 
+    #[tracing::instrument(name = "sqlite.record", skip_all, fields(entry_id = %new.entry.id))]
     async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
         let new = new.clone();
         self.write(move |tx| record_entry(tx, &new)).await
@@ -213,6 +214,7 @@ impl LedgerStore for EmbeddedStore {
 
 #[async_trait]
 impl BalanceStore for EmbeddedStore {
+    #[tracing::instrument(name = "sqlite.apply", skip_all, fields(postings = postings.len()))]
     async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
         let postings = postings.to_vec();
         self.writer
@@ -225,6 +227,7 @@ impl BalanceStore for EmbeddedStore {
             .await
     }
 
+    #[tracing::instrument(name = "sqlite.history", skip_all, fields(account_id = %account))]
     async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
         let account = account.clone();
         self.reader
