@@ -33,9 +33,10 @@ infra-check: tools venv
 	.venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 	$(CARGO) nextest run --workspace -E 'binary(infra)' --no-fail-fast
 
-## tools: install what the checks need and the machine lacks
+## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
 tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 fmt:
 	$(CARGO) fmt --all

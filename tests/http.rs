@@ -76,7 +76,7 @@ async fn health_is_200_without_a_token() {
 #[tokio::test]
 async fn unknown_paths_are_404_and_known_paths_with_another_method_are_405_with_allow() {
     let app = spawn_app().await;
-    for path in ["/", "/nope", "/v1", "/v1/accounts", "/v1/accounts/shop/", "/v2/accounts/shop"] {
+    for path in ["/nope", "/v1", "/v1/accounts", "/v1/accounts/shop/", "/v2/accounts/shop"] {
         assert_problem(&Reply::of(app.http.get(app.url(path))).await, 404);
     }
     let cases = [

@@ -12,6 +12,8 @@ use fluxo::ledger::Ledger;
 use fluxo::ports::{Delivery, Inbox};
 use tokio::sync::watch;
 
+use crate::status::LastBatch;
+
 /// Messages per batch handed to `consolidate`.
 const BATCH_MAX: usize = 100;
 /// How long an empty poll waits before asking again, unless a message arrives first.
@@ -19,13 +21,13 @@ const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// How long to back off after the queue itself failed.
 const ERROR_WAIT: Duration = Duration::from_secs(1);
 
-/// Consumes until `stop` turns true, finishing the batch in hand first.
-pub async fn run(queue: Arc<dyn Inbox>, ledger: Ledger, mut stop: watch::Receiver<bool>) {
+/// Consumes until `stop` turns true, finishing the batch in hand first; records each batch's lag in `last`.
+pub async fn run(queue: Arc<dyn Inbox>, ledger: Ledger, last: LastBatch, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let wait = match queue.receive(BATCH_MAX).await {
             Ok(batch) if batch.is_empty() => IDLE_WAIT,
             Ok(batch) => {
-                process(queue.as_ref(), &ledger, batch).await;
+                process(queue.as_ref(), &ledger, &last, batch).await;
                 continue;
             }
             Err(error) => {
@@ -41,9 +43,10 @@ pub async fn run(queue: Arc<dyn Inbox>, ledger: Ledger, mut stop: watch::Receive
     }
 }
 
-async fn process(queue: &dyn Inbox, ledger: &Ledger, batch: Vec<Delivery>) {
+async fn process(queue: &dyn Inbox, ledger: &Ledger, last: &LastBatch, batch: Vec<Delivery>) {
     let event = sqs_event(&batch);
     let response = consolidate::handle(ledger, event).await;
+    last.record(&batch);
     let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     let done: Vec<String> = batch.into_iter().filter(|d| !failed.contains(&d.message_id)).map(|d| d.receipt).collect();
     if let Err(error) = queue.delete(done).await {

@@ -5,6 +5,7 @@
 mod consumer;
 mod proxy;
 mod serve;
+mod status;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

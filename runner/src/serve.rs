@@ -7,11 +7,13 @@ use axum::Router;
 use fluxo::auth::{Scope, issue};
 use fluxo::config::{Backends, Settings};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
-use fluxo::handlers::relay;
+use fluxo::handlers::{Api, relay};
 use fluxo::ledger::Ledger;
 use jiff::SignedDuration;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
+use crate::status::{self, LastBatch, Status};
 use crate::{ServeArgs, Switch, consumer, proxy};
 
 /// Starts the runtime and serves until SIGTERM or Ctrl-C.
@@ -22,7 +24,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 /// The runner's metrics registry; `/metrics` renders it in Prometheus text format.
-fn init_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+fn init_metrics() -> Result<PrometheusHandle, String> {
     metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| format!("metrics: {e}"))
 }
 
@@ -43,8 +45,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
+    let last = LastBatch::default();
     if args.consolidation == Switch::On {
-        workers.push(tokio::spawn(consumer::run(backends.inbox.clone(), backends.ledger.clone(), stop_rx.clone())));
+        let consume = consumer::run(backends.inbox.clone(), backends.ledger.clone(), last.clone(), stop_rx.clone());
+        workers.push(tokio::spawn(consume));
     } else {
         tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
     }
@@ -53,10 +57,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     banner(&url, &args, &settings, &backends.ledger).await?;
-    let app = Router::new()
-        .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
-        .fallback(proxy::dispatch)
-        .with_state(api);
+    let ops = Status { inbox: backends.inbox.clone(), consolidation: args.consolidation == Switch::On, last };
+    let app = router(api, prometheus, ops);
     axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);
@@ -65,6 +67,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/metrics`, `/status` and the status page at `/`; everything else goes to the functions.
+fn router(api: Api, prometheus: PrometheusHandle, ops: Status) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
+        .route("/status", axum::routing::get(status::report).fallback(status::not_allowed).with_state(ops))
+        .route("/", axum::routing::get(status::page).fallback(status::not_allowed))
+        .fallback(proxy::dispatch)
+        .with_state(api)
 }
 
 async fn relay_ticker(ledger: Ledger, tick: SignedDuration, mut stop: watch::Receiver<bool>) {
