@@ -66,7 +66,8 @@ fn failures(
     for ((posting, id), outcome) in postings.iter().zip(ids).zip(outcomes) {
         match outcome {
             Applied::Applied => {
-                tracing::debug!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, "posting applied");
+                // The audit trail from "entry recorded" to the balance it moved: one line per entry.
+                tracing::info!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, business_date = %posting.business_date, "posting applied");
                 applied.push(posting);
             }
             Applied::Duplicate => duplicates += 1,
