@@ -154,6 +154,22 @@ resource "aws_cloudwatch_metric_alarm" "postings_rejected" {
   ok_actions          = local.alarm_actions
 }
 
+resource "aws_cloudwatch_metric_alarm" "relay_abandoned" {
+  alarm_name          = "${local.name}-relay-abandoned"
+  alarm_description   = "relay gave up on an entry re-published FLUXO_RELAY_ATTEMPTS times without applying: it is recorded but in no balance. See docs/operations.md, Dead letters."
+  namespace           = "Fluxo"
+  metric_name         = "relay_abandoned"
+  dimensions          = { function = "relay" }
+  statistic           = "Sum"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 # --- functions --------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {

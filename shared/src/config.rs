@@ -13,6 +13,7 @@
 //! | `FLUXO_RELAY_GRACE` | how long an entry may wait for consolidation before relay re-publishes it | `60s` |
 //! | `FLUXO_RELAY_INTERVAL` | how long relay waits before re-publishing the same entry again | `5m` |
 //! | `FLUXO_RELAY_BATCH` | entries per relay run at most | `500` |
+//! | `FLUXO_RELAY_ATTEMPTS` | re-publishes of one entry before relay gives up on it | `12` |
 //! | `FLUXO_QUEUE_VISIBILITY` | embedded queue visibility timeout | `30s` |
 //! | `FLUXO_QUEUE_MAX_RECEIVES` | receives before a message is dead-lettered | `5` |
 
@@ -106,6 +107,7 @@ impl Settings {
                 grace: duration(&var, "FLUXO_RELAY_GRACE", defaults.grace)?,
                 interval: duration(&var, "FLUXO_RELAY_INTERVAL", defaults.interval)?,
                 batch_max: number(&var, "FLUXO_RELAY_BATCH", defaults.batch_max)?,
+                attempts_max: number(&var, "FLUXO_RELAY_ATTEMPTS", defaults.attempts_max)?,
             },
             queue: QueueSettings {
                 visibility_timeout: duration(&var, "FLUXO_QUEUE_VISIBILITY", queue_defaults.visibility_timeout)?,

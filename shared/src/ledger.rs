@@ -44,11 +44,18 @@ pub struct RelayPolicy {
     pub interval: SignedDuration,
     /// How many entries one relay run handles at most.
     pub batch_max: usize,
+    /// How many times one entry is re-published before relay gives up on it.
+    pub attempts_max: u32,
 }
 
 impl Default for RelayPolicy {
     fn default() -> Self {
-        Self { grace: SignedDuration::from_secs(60), interval: SignedDuration::from_mins(5), batch_max: 500 }
+        Self {
+            grace: SignedDuration::from_secs(60),
+            interval: SignedDuration::from_mins(5),
+            batch_max: 500,
+            attempts_max: 12,
+        }
     }
 }
 
@@ -208,7 +215,7 @@ impl Ledger {
     pub async fn run_relay(&self) -> Result<RelayReport, PortError> {
         let now = self.clock.now();
         let next = now.saturating_add(self.relay.interval).unwrap_or(now);
-        let due = self.store.claim_due(now, next, self.relay.batch_max).await?;
+        let due = self.store.claim_due(now, next, self.relay.batch_max, self.relay.attempts_max).await?;
         if !due.is_empty() {
             self.publisher.publish(&due).await?;
             crate::telemetry::relay_republished(due.len());

@@ -101,8 +101,16 @@ pub trait LedgerStore: Send + Sync {
     ) -> Result<EntryPage, PortError>;
 
     /// Entries not yet consolidated whose relay time has come, oldest first, at most `limit`;
-    /// each one's next relay time moves to `next_due_at` so it is not picked again at once.
-    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError>;
+    /// each one's next relay time moves to `next_due_at` so it is not picked again at once. An entry
+    /// already re-published `attempts_max` times is given up instead (logged and counted): it can
+    /// never apply, and re-publishing it would only feed the dead-letter queue forever.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        next_due_at: Timestamp,
+        limit: usize,
+        attempts_max: u32,
+    ) -> Result<Vec<Posting>, PortError>;
 }
 
 /// Daily balances, moved only by consolidation.

@@ -13,6 +13,7 @@
 //! | `consolidation_lag_ms` | histogram | now minus `recorded_at` when a posting is applied |
 //! | `consolidation_batch_size` | histogram | messages per batch handed to consolidate |
 //! | `relay_republished` | counter | entries re-published by relay |
+//! | `relay_abandoned` | counter | entries relay gave up on after `FLUXO_RELAY_ATTEMPTS` re-publishes |
 //! | `dead_lettered` | counter | messages moved to the dead-letter queue (embedded queue) |
 
 use jiff::Timestamp;
@@ -71,6 +72,12 @@ pub fn batch_consolidated(batch_size: usize, applied: &[&Posting], duplicates: u
 
 pub fn relay_republished(count: usize) {
     metrics::counter!("relay_republished").increment(count as u64);
+}
+
+/// An entry relay gave up on: it was re-published `FLUXO_RELAY_ATTEMPTS` times and never applied.
+pub fn relay_abandoned(entry: &crate::domain::entry::EntryId, account: &crate::domain::account::AccountId) {
+    tracing::error!(entry_id = %entry, account_id = %account, "relay gave up on an entry that never applies; see the dead-letter queue");
+    metrics::counter!("relay_abandoned").increment(1);
 }
 
 pub fn dead_lettered(count: usize) {

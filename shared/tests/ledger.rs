@@ -109,8 +109,12 @@ async fn harness(backend: Backend) -> Option<Harness> {
     };
     let clock = TestClock::at(NOW);
     let queue = Arc::new(FlakyPublisher::default());
-    let relay =
-        RelayPolicy { grace: SignedDuration::from_secs(60), interval: SignedDuration::from_mins(5), batch_max: 100 };
+    let relay = RelayPolicy {
+        grace: SignedDuration::from_secs(60),
+        interval: SignedDuration::from_mins(5),
+        batch_max: 100,
+        attempts_max: 3,
+    };
     let ledger = Ledger { store, balances, publisher: queue.clone(), clock: clock.clone(), relay };
     let account = AccountId::parse("shop").expect("id");
     ledger
@@ -155,6 +159,7 @@ conformance!(
     given_entries_over_several_pages_then_each_is_listed_once_in_id_order,
     given_postings_across_months_in_any_order_then_balances_carry_exactly,
     given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact,
+    given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts,
     given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
     given_a_deleted_message_then_it_is_never_delivered_again,
 );
@@ -465,6 +470,24 @@ async fn given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact
         expected_closing += 100 + i as i64;
         assert_eq!((day.entry_count, day.closing), (1, expected_closing), "{}", day.date);
     }
+}
+
+async fn given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts(backend: Backend) {
+    let Some(h) = harness(backend).await else { return };
+    h.seed_october_closing(i64::MAX - 50).await;
+    h.ledger.record_entry(&h.account, key("doomed"), credit(100)).await.expect("record");
+    h.ledger.record_entry(&h.account, key("fine"), entry(EntryType::Debit, 10)).await.expect("record");
+    h.queue.drain();
+    let mut republished = 0;
+    for _ in 0..8 {
+        h.clock.advance(SignedDuration::from_mins(6));
+        republished += h.ledger.run_relay().await.expect("relay").republished;
+        h.deliver().await;
+    }
+    // The debit applies on the first re-publish; the credit overflows every time and is given up
+    // after its three attempts, so the last five runs find nothing to do.
+    assert_eq!(republished, 1 + 3);
+    assert_eq!(h.closing(TODAY).await, (i64::MAX - 60, 1));
 }
 
 fn entry_id(body: &str) -> fluxo::domain::entry::EntryId {

@@ -281,7 +281,13 @@ impl LedgerStore for DynamoStore {
     }
 
     #[tracing::instrument(name = "dynamodb.claim_due", skip_all)]
-    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError> {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        next_due_at: Timestamp,
+        limit: usize,
+        attempts_max: u32,
+    ) -> Result<Vec<Posting>, PortError> {
         let mut due = Vec::new();
         for shard in 0..item::PENDING_SHARDS {
             if due.len() >= limit {
@@ -297,17 +303,32 @@ impl LedgerStore for DynamoStore {
         }
         let mut postings = Vec::with_capacity(due.len());
         for found in &due {
+            let count = item::get_n(found, "relay_count").unwrap_or(0);
+            let give_up = count >= i64::from(attempts_max);
+            // Giving up takes the entry out of the sparse relay index; otherwise it waits an interval.
+            let (expression, vals) = if give_up {
+                ("REMOVE GSI2PK, GSI2SK SET relay_abandoned_at = :now", values(&[(":now", s(now.to_string()))]))
+            } else {
+                (
+                    "SET GSI2SK = :next ADD relay_count :one",
+                    values(&[(":next", n(next_due_at.as_millisecond())), (":one", n(1))]),
+                )
+            };
             let claimed = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(item::key(item::get_s(found, "PK")?.to_owned(), item::get_s(found, "SK")?.to_owned())))
-                .update_expression("SET GSI2SK = :next")
+                .update_expression(expression)
                 .condition_expression("attribute_exists(GSI2PK)")
-                .expression_attribute_values(":next", n(next_due_at.as_millisecond()))
+                .set_expression_attribute_values(Some(vals))
                 .send()
                 .await;
             match claimed {
+                Ok(_) if give_up => {
+                    let entry = item::entry_from(found)?;
+                    crate::telemetry::relay_abandoned(&entry.id, &entry.account_id);
+                }
                 Ok(_) => postings.push(item::posting_from(found)?),
                 // Applied since the index was read: nothing to relay.
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
@@ -439,17 +460,20 @@ impl DynamoStore {
             self.months_from(account, first_month).await?.into_iter().map(|m| (m.month, m)).collect();
         for (date, group) in groups {
             let stored = found.get(&item::day_sk(date)).map(item::movement_from).transpose()?.unwrap_or_default();
-            let folded = fold_group(&group, stored, prior, &months, date);
-            match folded {
-                Some((day, rolled)) => {
-                    plan.days.insert(date, day);
-                    for r in rolled {
-                        plan.months.insert(r.month, r);
-                        months.insert(r.month, r);
+            if let Some((day, rolled)) = fold_group(&group, stored, prior, &months, date) {
+                plan.accept(date, day, rolled, &mut months, &group);
+                continue;
+            }
+            // One posting of the day overflows: fold the others one by one and reject only it.
+            let mut day = stored;
+            for p in group {
+                match fold_group(&[p], day, prior, &months, date) {
+                    Some((next, rolled)) => {
+                        day = next;
+                        plan.accept(date, day, rolled, &mut months, &[p]);
                     }
-                    plan.fresh.extend(group.iter().map(|p| p.entry_id));
+                    None => plan.reject(&p.entry_id, batch),
                 }
-                None => reject_group(&mut plan.outcomes, batch, date),
             }
         }
         Ok(plan)
@@ -546,10 +570,30 @@ fn fold_group(
     Some((day, rolled))
 }
 
-fn reject_group(outcomes: &mut [Applied], batch: &[&Posting], date: Date) {
-    for (outcome, p) in outcomes.iter_mut().zip(batch) {
-        if p.business_date == date && *outcome == Applied::Applied {
-            *outcome = Applied::Rejected("balance overflow".into());
+impl Plan {
+    /// Takes postings of `date` into the plan with the day's and months' new totals.
+    fn accept(
+        &mut self,
+        date: Date,
+        day: Movement,
+        rolled: Vec<MonthRollup>,
+        months: &mut BTreeMap<Date, MonthRollup>,
+        postings: &[&Posting],
+    ) {
+        self.days.insert(date, day);
+        for r in rolled {
+            self.months.insert(r.month, r);
+            months.insert(r.month, r);
+        }
+        self.fresh.extend(postings.iter().map(|p| p.entry_id));
+    }
+
+    /// Rejects one posting whose amount would overflow its balances.
+    fn reject(&mut self, entry: &EntryId, batch: &[&Posting]) {
+        for (outcome, p) in self.outcomes.iter_mut().zip(batch) {
+            if p.entry_id == *entry && *outcome == Applied::Applied {
+                *outcome = Applied::Rejected("balance overflow".into());
+            }
         }
     }
 }

@@ -26,6 +26,26 @@ impl Db {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Adds each missing column of `columns` (table, column, definition). Runs at open, before any
+    /// other use of the connection.
+    pub(crate) fn migrate(&self, columns: &[(&str, &str, &str)]) -> Result<(), PortError> {
+        let conn = self.conn.lock().map_err(|_| PortError::Failure("sqlite connection poisoned".into()))?;
+        for (table, column, definition) in columns {
+            let present: i64 = conn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(|e| failure(&e))?;
+            if present == 0 {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+                    .map_err(|e| failure(&e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, PortError>
     where

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS entries (
     reversed_by TEXT,
     applied_at TEXT,
     relay_due_ms INTEGER,
+    relay_count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_date ON entries (account_id, business_date, id);
@@ -73,6 +74,9 @@ CREATE TABLE IF NOT EXISTS monthly_totals (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Columns added after the first schema, for stores created before them: (table, column, definition).
+const MIGRATIONS: &[(&str, &str, &str)] = &[("entries", "relay_count", "INTEGER NOT NULL DEFAULT 0")];
+
 const ENTRY_COLUMNS: &str = "account_id, id, type, amount, currency, description, occurred_at, business_date, recorded_at, reverses, reversed_by";
 
 /// The embedded ledger store: one writer connection and one reader connection on `ledger.sqlite`.
@@ -90,6 +94,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> Result<Self, PortError> {
         let path = dir.join("ledger.sqlite");
         let writer = Db::open(&path, SCHEMA)?;
+        writer.migrate(MIGRATIONS)?;
         let reader = Db::open(&path, "")?;
         Ok(Self { writer, reader })
     }
@@ -191,22 +196,37 @@ impl LedgerStore for EmbeddedStore {
             .await
     }
 
-    async fn claim_due(&self, now: Timestamp, next_due_at: Timestamp, limit: usize) -> Result<Vec<Posting>, PortError> {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        next_due_at: Timestamp,
+        limit: usize,
+        attempts_max: u32,
+    ) -> Result<Vec<Posting>, PortError> {
         self.write(move |tx| {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let sql = format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries WHERE applied_at IS NULL AND relay_due_ms <= ?1 ORDER BY relay_due_ms LIMIT ?2"
+                "SELECT {ENTRY_COLUMNS}, relay_count FROM entries WHERE applied_at IS NULL AND relay_due_ms <= ?1 ORDER BY relay_due_ms LIMIT ?2"
             );
             let mut stmt = tx.prepare_cached(&sql)?;
-            let entries = stmt
-                .query_map(params![now.as_millisecond(), limit], raw_entry)?
-                .map(|r| r.map_err(PortError::from).and_then(RawEntry::parse))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut bump = tx.prepare_cached("UPDATE entries SET relay_due_ms = ?3 WHERE account_id = ?1 AND id = ?2")?;
-            for e in &entries {
-                bump.execute(params![e.account_id.as_str(), e.id.to_string(), next_due_at.as_millisecond()])?;
+            let due = stmt
+                .query_map(params![now.as_millisecond(), limit], |r| Ok((raw_entry(r)?, r.get::<_, i64>(11)?)))?
+                .map(|r| r.map_err(PortError::from).and_then(|(raw, count)| Ok((raw.parse()?, count))))
+                .collect::<Result<Vec<(Entry, i64)>, _>>()?;
+            let mut bump = tx.prepare_cached(
+                "UPDATE entries SET relay_due_ms = ?3, relay_count = relay_count + 1 WHERE account_id = ?1 AND id = ?2",
+            )?;
+            let mut postings = Vec::with_capacity(due.len());
+            for (e, count) in due {
+                // A given-up entry keeps no due time, so the partial index no longer holds it.
+                let next = (count < i64::from(attempts_max)).then(|| next_due_at.as_millisecond());
+                bump.execute(params![e.account_id.as_str(), e.id.to_string(), next])?;
+                match next {
+                    Some(_) => postings.push(e.posting()),
+                    None => crate::telemetry::relay_abandoned(&e.id, &e.account_id),
+                }
             }
-            Ok(entries.iter().map(Entry::posting).collect())
+            Ok(postings)
         })
         .await
     }
@@ -362,6 +382,13 @@ fn apply_postings(tx: &Transaction<'_>, postings: &[Posting], now: Timestamp) ->
     for ((account, date), members) in groups {
         let group: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
         let result = apply_group(tx, &account, date, &group, now)?;
+        if matches!(result, Applied::Rejected(_)) && members.len() > 1 {
+            // One posting of the day overflows: apply the others one by one and reject only it.
+            for i in members {
+                outcomes[i] = apply_group(tx, &account, date, &[&postings[i]], now)?;
+            }
+            continue;
+        }
         for i in members {
             outcomes[i] = result.clone();
         }
