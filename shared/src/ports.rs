@@ -62,6 +62,17 @@ pub struct EntryPage {
     pub more_after: Option<EntryId>,
 }
 
+impl EntryPage {
+    /// A page of at most `limit` entries from a read of up to `limit + 1`: the extra entry only tells
+    /// that more follow.
+    pub fn from_fetched(mut items: Vec<Entry>, limit: usize) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let more_after = if more { items.last().map(|e| e.id) } else { None };
+        Self { items, more_after }
+    }
+}
+
 /// How applying one posting ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {

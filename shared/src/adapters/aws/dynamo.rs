@@ -273,11 +273,8 @@ impl LedgerStore for DynamoStore {
         };
         let q = Query { index: Some("GSI1"), condition, values: vals, forward: true };
         let items = self.query(q, Some(limit.saturating_add(1))).await?;
-        let mut entries = items.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        let more_after = if more { entries.last().map(|e| e.id) } else { None };
-        Ok(EntryPage { items: entries, more_after })
+        let entries = items.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(EntryPage::from_fetched(entries, limit))
     }
 
     #[tracing::instrument(name = "dynamodb.claim_due", skip_all)]
@@ -630,6 +627,6 @@ fn classify(message: &str, code: Option<&str>) -> PortError {
     if retryable { PortError::Unavailable(message.to_owned()) } else { PortError::Failure(message.to_owned()) }
 }
 
-fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
+pub(crate) fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
     PortError::Failure(format!("request could not be built: {e}"))
 }

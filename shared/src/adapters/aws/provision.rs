@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::dynamo::sdk;
+use super::dynamo::{build, sdk};
 use crate::ports::PortError;
 
 /// Creates the ledger table with its two indexes and TTL, unless it exists.
@@ -94,8 +94,4 @@ pub async fn ensure_queues(
         .queue_url
         .unwrap_or_default();
     Ok(QueueUrls { queue, dead_letter })
-}
-
-fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
-    PortError::Failure(format!("request could not be built: {e}"))
 }

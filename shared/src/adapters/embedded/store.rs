@@ -186,12 +186,8 @@ impl LedgerStore for EmbeddedStore {
                 let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let rows = stmt.query_map(params![account.as_str(), date.to_string(), after, fetch], raw_entry)?;
-                let mut items = rows.map(|r| r.map_err(PortError::from).and_then(RawEntry::parse)).collect::<Result<Vec<_>, _>>()?;
-                let more_after = (items.len() > limit).then(|| {
-                    items.truncate(limit);
-                    items.last().map(|e| e.id)
-                });
-                Ok(EntryPage { items, more_after: more_after.flatten() })
+                let items = rows.map(|r| r.map_err(PortError::from).and_then(RawEntry::parse)).collect::<Result<Vec<_>, _>>()?;
+                Ok(EntryPage::from_fetched(items, limit))
             })
             .await
     }
