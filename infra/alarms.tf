@@ -138,28 +138,29 @@ resource "aws_cloudwatch_metric_alarm" "consolidation_lag_p99" {
   ok_actions          = local.alarm_actions
 }
 
-resource "aws_cloudwatch_metric_alarm" "postings_rejected" {
-  alarm_name          = "${local.name}-postings-rejected"
-  alarm_description   = "consolidate rejected a posting that can never apply (unknown entry, mismatching message, overflow); it will reach the dead-letter queue."
-  namespace           = "Fluxo"
-  metric_name         = "postings_rejected"
-  dimensions          = { function = "consolidate" }
-  statistic           = "Sum"
-  period              = 60
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+# Ledger events that must never happen unnoticed: any one of them in a minute alarms.
+locals {
+  ledger_event_alarms = {
+    postings-rejected = {
+      metric      = "postings_rejected"
+      function    = "consolidate"
+      description = "consolidate rejected a posting that can never apply (unknown entry, mismatching message, overflow); it will reach the dead-letter queue."
+    }
+    relay-abandoned = {
+      metric      = "relay_abandoned"
+      function    = "relay"
+      description = "relay gave up on an entry re-published FLUXO_RELAY_ATTEMPTS times without applying: it is recorded but in no balance. See docs/operations.md, When relay gives up on an entry."
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "relay_abandoned" {
-  alarm_name          = "${local.name}-relay-abandoned"
-  alarm_description   = "relay gave up on an entry re-published FLUXO_RELAY_ATTEMPTS times without applying: it is recorded but in no balance. See docs/operations.md, Dead letters."
+resource "aws_cloudwatch_metric_alarm" "ledger_events" {
+  for_each            = local.ledger_event_alarms
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = each.value.description
   namespace           = "Fluxo"
-  metric_name         = "relay_abandoned"
-  dimensions          = { function = "relay" }
+  metric_name         = each.value.metric
+  dimensions          = { function = each.value.function }
   statistic           = "Sum"
   period              = 60
   comparison_operator = "GreaterThanThreshold"
