@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs Fluxo's load tests against a fresh `fluxo serve` on a loopback port, each run followed by its
+# audit, and prints the figures. `make load` and `make bench-throughput` call it after building the
+# release binary.
+#
+#   tests/load/run.sh load         peak (50 reads/s + 50 entries/s for 3 min), then the ingest ramp
+#   tests/load/run.sh throughput   1,000 entries/s for 60 s with lag, then the ingest, report and
+#                                  health ramps
+#
+# Everything a run leaves (server logs, k6 summaries, /metrics scrapes, the data directory) is in
+# target/load/<UTC time>-<mode>/. Environment: FLUXO_BIN (default target/release/fluxo), K6 (default
+# .venv/bin/k6), ACCOUNTS_N (accounts per run, default 20), and any knob of the k6 scripts (STEPS,
+# HOLD_S, DURATION, RATE, ...), which k6 reads from the environment as given.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+MODE=${1:-}
+case "$MODE" in
+  load | throughput) ;;
+  *) echo "usage: $0 load|throughput" >&2; exit 2 ;;
+esac
+
+BIN=${FLUXO_BIN:-target/release/fluxo}
+K6=${K6:-.venv/bin/k6}
+ACCOUNTS_N=${ACCOUNTS_N:-20}
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=target/load/$RUN_ID-$MODE
+mkdir -p "$OUT/data"
+FAILED=()
+
+# The server: a fresh data directory, a free loopback port, logs to a file.
+FLUXO_DATA_DIR=$OUT/data FLUXO_ADDR=127.0.0.1:0 "$BIN" serve >"$OUT/server.out" 2>"$OUT/server.log" &
+SERVER=$!
+stop_server() {
+  if kill -0 "$SERVER" 2>/dev/null; then
+    kill -TERM "$SERVER"
+    wait "$SERVER" || true
+  fi
+}
+trap stop_server EXIT
+
+URL=
+for _ in $(seq 150); do
+  URL=$(sed -n 's/^fluxo listening on //p' "$OUT/server.out")
+  [ -n "$URL" ] && break
+  kill -0 "$SERVER" 2>/dev/null || { echo "fluxo serve exited; see $OUT/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+# Load is only ever sent to this machine.
+case "$URL" in
+  http://127.0.0.1:*) ;;
+  *) echo "fluxo serve did not announce a loopback address (got '$URL')" >&2; exit 1 ;;
+esac
+echo "fluxo serve at $URL, data and reports in $OUT"
+
+# run_k6 NAME SCRIPT [k6 -e arguments...]: fresh accounts NAME-0.., a token for them, the script, then the audit.
+run_k6() {
+  local name=$1 script=$2
+  shift 2
+  local accounts=() args=()
+  for i in $(seq 0 $((ACCOUNTS_N - 1))); do accounts+=("load-$RUN_ID-$name-$i"); done
+  if [ "$name" = throughput ]; then accounts+=("load-$RUN_ID-probe"); fi
+  for a in "${accounts[@]}"; do args+=(--account "$a"); done
+  local token
+  token=$("$BIN" token --data-dir "$OUT/data" --ttl 2h "${args[@]}")
+  local list
+  list=$(IFS=,; echo "${accounts[*]}")
+  echo
+  echo "== $name: tests/load/$script"
+  local rc=0
+  TOKEN=$token "$K6" run --no-usage-report --quiet -e BASE_URL="$URL" -e TOKEN="$token" -e ACCOUNTS="$list" \
+    -e OUT_DIR="$OUT" -e RUN_NAME="$name" "$@" "tests/load/$script" >"$OUT/$name.k6.log" 2>&1 || rc=$?
+  # handleSummary wrote the figures to stdout, which is the log: show them.
+  sed -n '/^\(peak\|ingest\|report\|health\|throughput\):/,$p' "$OUT/$name.k6.log"
+  case "$rc" in
+    0) ;;
+    99) if [ "$name" = peak ] || [ "$name" = throughput ]; then FAILED+=("$name: thresholds crossed"); fi ;;
+    *) FAILED+=("$name: k6 exited $rc, see $OUT/$name.k6.log"); tail -20 "$OUT/$name.k6.log" ;;
+  esac
+  if [ -f "$OUT/$name.expected.json" ]; then
+    TOKEN=$token python3 tests/load/audit.py "$OUT/$name.expected.json" || FAILED+=("$name: audit")
+  else
+    FAILED+=("$name: no expectations written, nothing audited")
+  fi
+}
+
+# scrape_metrics: /metrics every 10 s until the k6 run in the foreground ends (bounded to 30 min).
+scrape_metrics() {
+  for n in $(seq -w 0 180); do
+    curl -sf --max-time 5 "$URL/metrics" >"$OUT/metrics-$n.txt" || rm -f "$OUT/metrics-$n.txt"
+    sleep 10
+  done
+}
+
+if [ "$MODE" = load ]; then
+  run_k6 peak peak.js
+  run_k6 ingest ingest.js
+else
+  scrape_metrics &
+  SCRAPER=$!
+  run_k6 throughput throughput.js -e PROBE_ACCOUNT="load-$RUN_ID-probe"
+  # The audit waited for the queue to drain: the last scrape holds the last postings' lag.
+  curl -sf --max-time 5 "$URL/metrics" >"$OUT/metrics-final.txt" || true
+  kill "$SCRAPER" 2>/dev/null || true
+  wait "$SCRAPER" 2>/dev/null || true
+  echo "server-side consolidation lag (consolidation_lag_ms, worst rolling-window quantiles across scrapes):"
+  python3 tests/load/lag.py "$OUT"/metrics-*.txt | tee "$OUT/throughput.lag.json"
+  run_k6 ingest ingest.js
+  run_k6 report report.js
+  run_k6 health report.js -e TARGET=health
+fi
+
+echo
+if [ ${#FAILED[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
+echo "all runs passed their checks and audits; reports in $OUT"
