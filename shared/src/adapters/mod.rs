@@ -3,9 +3,12 @@
 //! - [`embedded`]: SQLite files in a data directory, for one machine (`fluxo serve`, tests, and the
 //!   functions under `cargo lambda watch`).
 //! - [`aws`]: DynamoDB and SQS, for AWS Lambda and for `fluxo serve --backend aws` against an emulator.
+//! - [`memory`]: maps behind a mutex, nothing durable: the conformance suite's third backend and the
+//!   handler benchmarks' ports.
 
 pub mod aws;
 pub mod embedded;
+pub mod memory;
 
 use crate::ports::PortError;
 

@@ -1,0 +1,584 @@
+//! The in-memory backend: the ledger store and the queue as plain maps behind a mutex, with the same
+//! semantics as the embedded and DynamoDB adapters (idempotency records written with their entry,
+//! reversal marks, relay claims with attempts, applied marks and checked rollups, SQS-like
+//! redelivery) and nothing durable. It serves the conformance suite as a third backend and the
+//! handler benchmarks, which measure the handlers' own CPU with no I/O behind the ports.
+//!
+//! Every port call takes the one lock for its whole duration and decides before it writes, so each
+//! call is atomic exactly as one SQLite transaction or one DynamoDB transaction is.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::domain::account::{Account, AccountChange, AccountId};
+use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::calendar::month_of;
+use crate::domain::entry::{Entry, EntryId, Posting};
+use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
+use crate::message;
+use crate::ports::{
+    Applied, BalanceStore, Delivery, EntryPage, Inbox, LedgerStore, NewEntry, PortError, Publisher, PutAccount,
+    QueueDepths, Recorded,
+};
+
+/// The in-memory ledger store. Clones share one state, as clones of the other stores share one
+/// database.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<Books>>,
+}
+
+/// Everything the store holds: one book per account, and the relay index across accounts.
+#[derive(Default)]
+struct Books {
+    books: HashMap<AccountId, Book>,
+    /// Unapplied entries by the instant (ms) they are next due for relay, then id: the embedded
+    /// store's partial index `entries_unapplied`, or DynamoDB's sparse `GSI2`.
+    due: BTreeMap<(i64, EntryId), AccountId>,
+}
+
+/// One account's data.
+#[derive(Default)]
+struct Book {
+    account: Option<Account>,
+    entries: HashMap<EntryId, Row>,
+    by_date: BTreeMap<Date, BTreeSet<EntryId>>,
+    keys: HashMap<String, StoredResponse>,
+    days: BTreeMap<Date, Movement>,
+    /// Keyed by the first day of the month.
+    months: BTreeMap<Date, MonthRollup>,
+}
+
+/// An entry with the store's bookkeeping beside it.
+struct Row {
+    entry: Entry,
+    applied_at: Option<Timestamp>,
+    relay_due_ms: Option<i64>,
+    relay_count: u32,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes a monthly rollup directly, under the ports: for tests that need a history no test
+    /// could record, such as a closing balance near the `i64` limit.
+    ///
+    /// # Errors
+    /// When the store's lock was poisoned by a panic.
+    pub fn put_month(&self, account: &AccountId, rollup: MonthRollup) -> Result<(), PortError> {
+        let mut state = self.lock()?;
+        state.books.entry(account.clone()).or_default().months.insert(rollup.month, rollup);
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Books>, PortError> {
+        self.state.lock().map_err(|_| PortError::Failure("the in-memory store was poisoned by a panic".into()))
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemoryStore {
+    async fn put_account(&self, account: &Account) -> Result<PutAccount, PortError> {
+        let mut state = self.lock()?;
+        let book = state.books.entry(account.id.clone()).or_default();
+        let Some(existing) = &mut book.account else {
+            book.account = Some(account.clone());
+            return Ok(PutAccount::Created(account.clone()));
+        };
+        Ok(match existing.compare(account) {
+            AccountChange::Unchanged => PutAccount::Unchanged(existing.clone()),
+            AccountChange::Conflict => PutAccount::Conflict(existing.clone()),
+            AccountChange::Renamed => {
+                existing.name = account.name.clone();
+                PutAccount::Renamed(existing.clone())
+            }
+        })
+    }
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, PortError> {
+        Ok(self.lock()?.books.get(id).and_then(|b| b.account.clone()))
+    }
+
+    async fn find_key(&self, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
+        Ok(self.lock()?.books.get(account).and_then(|b| b.keys.get(key.as_str()).cloned()))
+    }
+
+    async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
+        let mut state = self.lock()?;
+        let Books { books, due } = &mut *state;
+        let e = &new.entry;
+        let book = match books.get_mut(&e.account_id) {
+            Some(book) => book,
+            None => books.entry(e.account_id.clone()).or_default(),
+        };
+        if let Some(stored) = book.keys.get(new.key.as_str()) {
+            return Ok(Recorded::Existing(stored.clone()));
+        }
+        // The other stores refuse a second row under one id by primary key or condition.
+        if book.entries.contains_key(&e.id) {
+            return Err(PortError::Failure(format!("entry {} is recorded already", e.id)));
+        }
+        if let Some(original) = e.reverses {
+            // Marked on the same condition as the other stores: neither reversed nor a reversal.
+            match book.entries.get_mut(&original) {
+                Some(row) if row.entry.reversed_by.is_none() && row.entry.reverses.is_none() => {
+                    row.entry.reversed_by = Some(e.id);
+                }
+                Some(_) => return Ok(Recorded::AlreadyReversed),
+                None => return Ok(Recorded::OriginalMissing),
+            }
+        }
+        let due_ms = new.relay_due_at.as_millisecond();
+        due.insert((due_ms, e.id), e.account_id.clone());
+        book.by_date.entry(e.business_date).or_default().insert(e.id);
+        book.keys.insert(new.key.as_str().to_owned(), new.response.clone());
+        book.entries
+            .insert(e.id, Row { entry: e.clone(), applied_at: None, relay_due_ms: Some(due_ms), relay_count: 0 });
+        Ok(Recorded::New)
+    }
+
+    async fn get_entry(&self, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError> {
+        Ok(self.lock()?.books.get(account).and_then(|b| b.entries.get(id)).map(|row| row.entry.clone()))
+    }
+
+    async fn list_entries(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<EntryPage, PortError> {
+        let state = self.lock()?;
+        let Some(book) = state.books.get(account) else { return Ok(EntryPage::from_fetched(Vec::new(), limit)) };
+        let Some(ids) = book.by_date.get(&date) else { return Ok(EntryPage::from_fetched(Vec::new(), limit)) };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let items = ids
+            .range((lower, Bound::Unbounded))
+            .take(limit.saturating_add(1))
+            .filter_map(|id| book.entries.get(id).map(|row| row.entry.clone()))
+            .collect();
+        Ok(EntryPage::from_fetched(items, limit))
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        next_due_at: Timestamp,
+        limit: usize,
+        attempts_max: u32,
+    ) -> Result<Vec<Posting>, PortError> {
+        let mut state = self.lock()?;
+        let Books { books, due } = &mut *state;
+        let now_ms = now.as_millisecond();
+        let next_ms = next_due_at.as_millisecond();
+        let picked: Vec<((i64, EntryId), AccountId)> = due
+            .iter()
+            .take_while(|((ms, _), _)| *ms <= now_ms)
+            .take(limit)
+            .map(|(k, account)| (*k, account.clone()))
+            .collect();
+        let mut postings = Vec::with_capacity(picked.len());
+        for (slot, account) in picked {
+            due.remove(&slot);
+            let Some(row) = books.get_mut(&account).and_then(|b| b.entries.get_mut(&slot.1)) else { continue };
+            let count = row.relay_count;
+            row.relay_count = count.saturating_add(1);
+            if count < attempts_max {
+                row.relay_due_ms = Some(next_ms);
+                due.insert((next_ms, slot.1), account);
+                postings.push(row.entry.posting());
+            } else {
+                // A given-up entry leaves the relay index, as in the other stores.
+                row.relay_due_ms = None;
+                crate::telemetry::relay_abandoned(&row.entry.id, &row.entry.account_id);
+            }
+        }
+        Ok(postings)
+    }
+}
+
+#[async_trait]
+impl BalanceStore for MemoryStore {
+    async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
+        let mut state = self.lock()?;
+        Ok(state.apply(postings, now))
+    }
+
+    async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
+        let state = self.lock()?;
+        let Some(book) = state.books.get(account) else { return Ok(BalanceHistory::default()) };
+        let start = month_of(from);
+        let opening = prior_closing(book, start);
+        let days =
+            if to < start { BTreeMap::new() } else { book.days.range(start..=to).map(|(d, m)| (*d, *m)).collect() };
+        Ok(BalanceHistory { opening, days })
+    }
+}
+
+impl Books {
+    /// Applies a batch as the embedded store does: each posting is checked against its stored entry,
+    /// postings are grouped per account and business date, and each group moves its rollups once or
+    /// not at all, so a group that overflows is rejected alone.
+    fn apply(&mut self, postings: &[Posting], now: Timestamp) -> Vec<Applied> {
+        let mut outcomes = vec![Applied::Duplicate; postings.len()];
+        let mut groups: BTreeMap<(&AccountId, Date), Vec<usize>> = BTreeMap::new();
+        let mut seen = HashSet::with_capacity(postings.len());
+        for (i, p) in postings.iter().enumerate() {
+            match self.check(p) {
+                // A posting twice in one batch applies once; its second copy stays a duplicate.
+                Applied::Applied if seen.insert(p.entry_id) => {
+                    groups.entry((&p.account_id, p.business_date)).or_default().push(i)
+                }
+                Applied::Applied => {}
+                other => outcomes[i] = other,
+            }
+        }
+        for ((account, date), members) in groups {
+            let group: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+            let result = self.apply_group(account, date, &group, now);
+            if matches!(result, Applied::Rejected(_)) && members.len() > 1 {
+                // One posting of the day overflows: apply the others one by one and reject only it.
+                for i in members {
+                    outcomes[i] = self.apply_group(account, date, &[&postings[i]], now);
+                }
+                continue;
+            }
+            for i in members {
+                outcomes[i] = result.clone();
+            }
+        }
+        outcomes
+    }
+
+    /// Whether a posting may apply: its entry exists in its account, matches the message, and is not
+    /// applied yet.
+    fn check(&self, p: &Posting) -> Applied {
+        match self.books.get(&p.account_id).and_then(|b| b.entries.get(&p.entry_id)) {
+            None => Applied::Rejected("no such entry".into()),
+            Some(row)
+                if row.entry.kind != p.kind
+                    || row.entry.amount != p.amount
+                    || row.entry.business_date != p.business_date =>
+            {
+                Applied::Rejected("message does not match the stored entry".into())
+            }
+            Some(row) if row.applied_at.is_some() => Applied::Duplicate,
+            Some(_) => Applied::Applied,
+        }
+    }
+
+    /// Moves one day's totals and the monthly rollups by a group's postings and marks them applied;
+    /// on overflow it writes nothing and rejects the group.
+    fn apply_group(&mut self, account: &AccountId, date: Date, group: &[&Posting], now: Timestamp) -> Applied {
+        let overflow = || Applied::Rejected("balance overflow".into());
+        let Some(book) = self.books.get_mut(account) else { return Applied::Rejected("no such entry".into()) };
+        let Ok(delta) = Movement::of_all(group.iter().copied()) else { return overflow() };
+        let Ok(day) = book.days.get(&date).copied().unwrap_or_default().plus(delta) else { return overflow() };
+        let month = month_of(date);
+        let later: Vec<MonthRollup> = book.months.range(month..).map(|(_, r)| *r).collect();
+        let Ok(rolled) = roll_months(prior_closing(book, month), &later, month, delta) else { return overflow() };
+        book.days.insert(date, day);
+        for r in rolled {
+            book.months.insert(r.month, r);
+        }
+        for p in group {
+            let Some(row) = book.entries.get_mut(&p.entry_id) else { continue };
+            row.applied_at = Some(now);
+            if let Some(ms) = row.relay_due_ms.take() {
+                self.due.remove(&(ms, p.entry_id));
+            }
+        }
+        Applied::Applied
+    }
+}
+
+/// The closing balance of the latest month before `month`, or 0.
+fn prior_closing(book: &Book, month: Date) -> i64 {
+    book.months.range(..month).next_back().map_or(0, |(_, r)| r.closing)
+}
+
+/// The in-memory queue, with the SQS semantics consolidation relies on: at-least-once delivery, a
+/// visibility timeout, a receive count, and dead letters after `max_receives` receives. Clones
+/// share one queue.
+#[derive(Clone)]
+pub struct MemoryQueue {
+    state: Arc<Mutex<QueueState>>,
+    visibility_timeout: SignedDuration,
+    max_receives: i64,
+    arrived: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// In the order sent.
+    messages: Vec<Message>,
+    dead: Vec<String>,
+}
+
+struct Message {
+    id: String,
+    body: String,
+    sent_ms: i64,
+    visible_ms: i64,
+    receive_count: i64,
+    first_receive_ms: Option<i64>,
+    receipt: Option<String>,
+}
+
+impl Default for MemoryQueue {
+    /// A queue with SQS's defaults as Fluxo configures them: 30 s visibility, 5 receives.
+    fn default() -> Self {
+        Self::new(SignedDuration::from_secs(30), 5)
+    }
+}
+
+impl MemoryQueue {
+    /// An empty queue that hides a received message for `visibility_timeout` and dead-letters it
+    /// once it was received `max_receives` times.
+    pub fn new(visibility_timeout: SignedDuration, max_receives: i64) -> Self {
+        Self { state: Arc::default(), visibility_timeout, max_receives, arrived: Arc::new(Notify::new()) }
+    }
+
+    /// Sends raw bodies: for tests that need messages no producer of the ledger would write.
+    ///
+    /// # Errors
+    /// When the queue's lock was poisoned by a panic.
+    pub fn send_raw(&self, bodies: Vec<String>) -> Result<(), PortError> {
+        let now = Timestamp::now().as_millisecond();
+        self.lock()?.messages.extend(bodies.into_iter().map(|body| Message {
+            id: Uuid::now_v7().to_string(),
+            body,
+            sent_ms: now,
+            visible_ms: now,
+            receive_count: 0,
+            first_receive_ms: None,
+            receipt: None,
+        }));
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    /// The bodies of dead-lettered messages, oldest first.
+    ///
+    /// # Errors
+    /// When the queue's lock was poisoned by a panic.
+    pub fn dead_letters(&self) -> Result<Vec<String>, PortError> {
+        Ok(self.lock()?.dead.clone())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, QueueState>, PortError> {
+        self.state.lock().map_err(|_| PortError::Failure("the in-memory queue was poisoned by a panic".into()))
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryQueue {
+    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
+        self.send_raw(postings.iter().map(message::encode).collect())
+    }
+}
+
+#[async_trait]
+impl Inbox for MemoryQueue {
+    /// Receives up to `max` visible messages, the longest visible first, and hides them for the
+    /// visibility timeout. Messages already received `max_receives` times are dead-lettered instead.
+    async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
+        let now = Timestamp::now().as_millisecond();
+        let hidden_ms = i64::try_from(self.visibility_timeout.as_millis()).unwrap_or(i64::MAX);
+        let hidden_until = now.saturating_add(hidden_ms);
+        let mut state = self.lock()?;
+        let mut visible: Vec<usize> =
+            state.messages.iter().enumerate().filter(|(_, m)| m.visible_ms <= now).map(|(i, _)| i).collect();
+        // Stable, so messages visible since the same instant keep the order they were sent in.
+        visible.sort_by_key(|&i| state.messages[i].visible_ms);
+        visible.truncate(max);
+        let mut out = Vec::with_capacity(visible.len());
+        let mut dead = Vec::new();
+        for i in visible {
+            let m = &mut state.messages[i];
+            if m.receive_count >= self.max_receives {
+                tracing::warn!(message_id = %m.id, receive_count = m.receive_count, "message moved to the dead-letter queue");
+                dead.push(i);
+                continue;
+            }
+            let receipt = Uuid::now_v7().to_string();
+            m.visible_ms = hidden_until;
+            m.receive_count = m.receive_count.saturating_add(1);
+            m.receipt = Some(receipt.clone());
+            let first_receive_ms = *m.first_receive_ms.get_or_insert(now);
+            out.push(Delivery {
+                message_id: m.id.clone(),
+                receipt,
+                body: m.body.clone(),
+                receive_count: m.receive_count,
+                sent_ms: m.sent_ms,
+                first_receive_ms,
+            });
+        }
+        if !dead.is_empty() {
+            crate::telemetry::dead_lettered(dead.len());
+            // Remove from the back so the indices still to remove stay valid.
+            dead.sort_unstable();
+            for i in dead.into_iter().rev() {
+                let m = state.messages.remove(i);
+                state.dead.push(m.body);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes delivered messages by receipt. A stale receipt (the message was delivered again since)
+    /// deletes nothing, as in SQS.
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError> {
+        let receipts: HashSet<String> = receipts.into_iter().collect();
+        self.lock()?.messages.retain(|m| m.receipt.as_ref().is_none_or(|r| !receipts.contains(r)));
+        Ok(())
+    }
+
+    async fn depths(&self) -> Result<QueueDepths, PortError> {
+        let now = Timestamp::now().as_millisecond();
+        let state = self.lock()?;
+        let visible = state.messages.iter().filter(|m| m.visible_ms <= now).count();
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(QueueDepths {
+            visible: count(visible),
+            in_flight: count(state.messages.len() - visible),
+            dead: count(state.dead.len()),
+        })
+    }
+
+    /// Resolves when a message may have arrived; consumers wait on it between empty polls.
+    async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+    use crate::domain::account::{AccountName, Currency, Zone};
+    use crate::domain::entry::EntryType;
+    use crate::domain::idempotency::Fingerprint;
+    use crate::domain::money::Amount;
+
+    fn shop() -> AccountId {
+        AccountId::parse("shop").expect("id")
+    }
+
+    fn new_entry(key: &str, kind: EntryType, amount: i64, day: Date) -> NewEntry {
+        let at: Timestamp = "2026-11-23T12:00:00Z".parse().expect("instant");
+        let entry = Entry {
+            id: EntryId::new_v7(),
+            account_id: shop(),
+            kind,
+            amount: Amount::from_minor(amount).expect("amount"),
+            currency: Currency::parse("BRL").expect("currency"),
+            description: None,
+            occurred_at: at,
+            business_date: day,
+            recorded_at: at,
+            reverses: None,
+            reversed_by: None,
+        };
+        let response = StoredResponse {
+            fingerprint: Fingerprint::of(&[key]),
+            status: 201,
+            body: "{}".into(),
+            location: "/".into(),
+        };
+        NewEntry { entry, key: IdempotencyKey::parse(key).expect("key"), response, relay_due_at: at }
+    }
+
+    #[tokio::test]
+    async fn an_account_is_created_renamed_and_refused_a_new_currency() {
+        let store = MemoryStore::new();
+        let account = Account {
+            id: shop(),
+            name: AccountName::parse("Shop").expect("name"),
+            currency: Currency::parse("BRL").expect("currency"),
+            zone: Zone::parse("America/Sao_Paulo").expect("zone"),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        assert!(matches!(store.put_account(&account).await, Ok(PutAccount::Created(_))));
+        assert!(matches!(store.put_account(&account).await, Ok(PutAccount::Unchanged(_))));
+        let renamed = Account { name: AccountName::parse("Loja").expect("name"), ..account.clone() };
+        assert!(matches!(store.put_account(&renamed).await, Ok(PutAccount::Renamed(_))));
+        let moved = Account { currency: Currency::parse("USD").expect("currency"), ..account };
+        let Ok(PutAccount::Conflict(kept)) = store.put_account(&moved).await else { panic!("a currency change") };
+        assert_eq!((kept.name.as_str(), kept.currency.code()), ("Loja", "BRL"));
+    }
+
+    #[tokio::test]
+    async fn a_key_records_once_and_a_batch_applies_each_entry_once() {
+        let store = MemoryStore::new();
+        let day = date(2026, 11, 23);
+        let credit = new_entry("a", EntryType::Credit, 500, day);
+        let debit = new_entry("b", EntryType::Debit, 200, day);
+        assert_eq!(store.record(&credit).await.expect("record"), Recorded::New);
+        assert_eq!(store.record(&debit).await.expect("record"), Recorded::New);
+        let retry = new_entry("a", EntryType::Credit, 999, day);
+        assert_eq!(store.record(&retry).await.expect("record"), Recorded::Existing(credit.response.clone()));
+
+        let postings = [credit.entry.posting(), debit.entry.posting(), credit.entry.posting()];
+        let now = Timestamp::UNIX_EPOCH;
+        let outcomes = store.apply(&postings, now).await.expect("apply");
+        assert_eq!(outcomes, [Applied::Applied, Applied::Applied, Applied::Duplicate]);
+        assert_eq!(store.apply(&postings[..1], now).await.expect("apply"), [Applied::Duplicate]);
+        let history = store.history(&shop(), day, day).await.expect("history");
+        assert_eq!(history.days.get(&day), Some(&Movement { credits: 500, debits: 200, entry_count: 2 }));
+        let relay_at: Timestamp = "2026-11-24T00:00:00Z".parse().expect("instant");
+        assert!(store.claim_due(relay_at, relay_at, 10, 3).await.expect("claim").is_empty(), "applied entries rest");
+    }
+
+    #[tokio::test]
+    async fn an_overflowing_posting_is_rejected_alone_and_leaves_no_trace() {
+        let store = MemoryStore::new();
+        let day = date(2026, 11, 23);
+        let near_max = i64::MAX - 50;
+        let october = MonthRollup {
+            month: date(2026, 10, 1),
+            movement: Movement { credits: near_max, debits: 0, entry_count: 1 },
+            closing: near_max,
+        };
+        store.put_month(&shop(), october).expect("seed");
+        // Together the two credits overflow the month's closing; the small one alone fits.
+        let over = new_entry("over", EntryType::Credit, 100, day);
+        let fits = new_entry("fits", EntryType::Credit, 10, day);
+        store.record(&over).await.expect("record");
+        store.record(&fits).await.expect("record");
+        let outcomes = store.apply(&[over.entry.posting(), fits.entry.posting()], Timestamp::UNIX_EPOCH).await;
+        let outcomes = outcomes.expect("apply");
+        assert!(matches!(outcomes[..], [Applied::Rejected(_), Applied::Applied]), "{outcomes:?}");
+        let history = store.history(&shop(), day, day).await.expect("history");
+        assert_eq!(history.opening, near_max);
+        assert_eq!(history.days.get(&day), Some(&Movement { credits: 10, debits: 0, entry_count: 1 }));
+        let relay_at: Timestamp = "2026-11-24T00:00:00Z".parse().expect("instant");
+        let due = store.claim_due(relay_at, relay_at, 10, 3).await.expect("claim");
+        assert_eq!(due, [over.entry.posting()], "only the rejected entry waits for relay");
+    }
+
+    #[tokio::test]
+    async fn a_message_is_hidden_redelivered_then_dead_lettered() {
+        let queue = MemoryQueue::new(SignedDuration::ZERO, 2);
+        queue.send_raw(vec!["poison".into()]).expect("send");
+        for receive in 1..=2 {
+            let got = queue.receive(10).await.expect("receive");
+            assert_eq!((got.len(), got[0].receive_count), (1, receive));
+        }
+        assert!(queue.receive(10).await.expect("receive").is_empty());
+        assert_eq!(queue.dead_letters().expect("dead"), ["poison"]);
+        assert_eq!(queue.depths().await.expect("depths"), QueueDepths { visible: 0, in_flight: 0, dead: 1 });
+    }
+}
