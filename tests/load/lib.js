@@ -62,13 +62,24 @@ function outcome(status, expected, tags) {
   }
 }
 
-// Per-account tallies of what the server acknowledged, created in the init context because k6 sums
-// counters only per metric: the audit compares them with the consolidated balances.
-const tallies = ACCOUNTS.map((_, i) => ({
-  entries: new Counter(`audit_entries_${i}`),
-  credits: new Counter(`audit_credits_${i}`),
-  debits: new Counter(`audit_debits_${i}`),
-}));
+// Per-account tallies, created in the init context because k6 sums counters only per metric: of the
+// entries the server acknowledged (`acked`), which the audit compares with the consolidated
+// balances; of those sent (`sent`), and of those refused with nothing written (`refused`). An entry
+// sent but neither acknowledged nor refused is in doubt: its request was cut (a ramp stopping itself
+// abandons the requests in flight) or never answered, so the ledger may or may not hold it.
+function tally(kind, i) {
+  return {
+    entries: new Counter(`audit_${kind}_entries_${i}`),
+    credits: new Counter(`audit_${kind}_credits_${i}`),
+    debits: new Counter(`audit_${kind}_debits_${i}`),
+  };
+}
+const tallies = ACCOUNTS.map((_, i) => ({ acked: tally('acked', i), sent: tally('sent', i), refused: tally('refused', i) }));
+
+function count(t, credit, amount) {
+  t.entries.add(1);
+  (credit ? t.credits : t.debits).add(amount);
+}
 
 /// Creates every account of ACCOUNTS and aborts the run when one exists already: the audit relies
 /// on accounts whose only entries are this run's.
@@ -117,6 +128,7 @@ export function postEntry(tags, index) {
   const body = JSON.stringify({ type: credit ? 'credit' : 'debit', amount, description: 'load test' });
   const headers = { ...JSON_WRITE, 'Idempotency-Key': uniqueKey() };
   const url = `${BASE_URL}/v1/accounts/${account}/entries`;
+  count(tallies[i].sent, credit, amount);
   for (let attempt = 0; attempt <= ENTRY_RETRIES; attempt++) {
     // Only first attempts carry the caller's tags, so per-step figures count arrivals, not retries.
     const attemptTags = attempt === 0 ? { ...tags, route: 'entries' } : { step: 'retry', route: 'entries' };
@@ -128,13 +140,13 @@ export function postEntry(tags, index) {
       entryLatency.add(res.timings.duration, attemptTags);
     }
     if (acknowledged) {
-      tallies[i].entries.add(1);
-      (credit ? tallies[i].credits : tallies[i].debits).add(amount);
+      count(tallies[i].acked, credit, amount);
       return true;
     }
     // A timeout or a 5xx may or may not have written the entry: retry with the same key. Any other
     // refusal wrote nothing, by the contract.
     if (res.status !== 0 && res.status < 500) {
+      count(tallies[i].refused, credit, amount);
       return false;
     }
     sleep(0.05 * (attempt + 1));
@@ -194,21 +206,28 @@ export function readHealth(tags) {
   }
 }
 
-/// What the server acknowledged per account, for the audit: entries, and credits and debits in minor units.
+/// What the server acknowledged per account, for the audit: entries, and credits and debits in minor
+/// units; and what is in doubt (sent, neither acknowledged nor refused), in the same units.
 export function expectations(data) {
-  const count = (name) => {
+  const total = (name) => {
     const m = data.metrics[name];
     return m ? m.values.count : 0;
   };
+  const read = (kind, i) => ({
+    entries: total(`audit_${kind}_entries_${i}`),
+    credits: total(`audit_${kind}_credits_${i}`),
+    debits: total(`audit_${kind}_debits_${i}`),
+  });
   const accounts = {};
   ACCOUNTS.forEach((account, i) => {
-    accounts[account] = {
-      entries: count(`audit_entries_${i}`),
-      credits: count(`audit_credits_${i}`),
-      debits: count(`audit_debits_${i}`),
-    };
+    const [acked, sent, refused] = [read('acked', i), read('sent', i), read('refused', i)];
+    const doubt = {};
+    for (const k of ['entries', 'credits', 'debits']) {
+      doubt[k] = sent[k] - acked[k] - refused[k];
+    }
+    accounts[account] = { ...acked, in_doubt: doubt };
   });
-  return { base_url: BASE_URL, accounts, unresolved: count('entries_unresolved') };
+  return { base_url: BASE_URL, accounts, unresolved: total('entries_unresolved') };
 }
 
 /// A metric's value, or null when the run recorded none.

@@ -83,18 +83,23 @@ export function rampSummary(name, data, rates, trend, unit) {
   const rows = [];
   let sustained = 0;
   let broken = false;
+  const ran = rates.filter((_, i) => (value(data, `http_reqs{step:${i}}`, 'count') || 0) > 0).length;
+  const crossed = (name) => Object.values((data.metrics[name] || {}).thresholds || {}).some((t) => !t.ok);
+  const stopped = rates.some((_, i) => crossed(`${trend}{step:${i}}`) || crossed(`errors{step:${i}}`));
   rates.forEach((target, i) => {
     const requests = value(data, `http_reqs{step:${i}}`, 'count') || 0;
     if (requests === 0) {
       broken = true;
       return;
     }
+    // The step the ramp stopped in did not last its hold: its rate is unknown, and it is not sustained.
+    const partial = stopped && i === ran - 1;
     const errorRate = value(data, `errors{step:${i}}`, 'rate') || 0;
     const errorCount = value(data, `errors{step:${i}}`, 'passes') || 0;
     const p50 = value(data, `${trend}{step:${i}}`, 'med');
     const p99 = value(data, `${trend}{step:${i}}`, 'p(99)');
-    const achieved = requests / HOLD_S;
-    const ok = errorCount === 0 && p99 !== null && p99 <= P99_MS && achieved >= ACHIEVED_MIN * target;
+    const achieved = partial ? null : requests / HOLD_S;
+    const ok = !partial && errorCount === 0 && p99 !== null && p99 <= P99_MS && achieved >= ACHIEVED_MIN * target;
     if (ok && !broken) {
       sustained = target;
     } else {
@@ -123,7 +128,7 @@ export function rampSummary(name, data, rates, trend, unit) {
       (r) =>
         `${String(r.step).padStart(4)}  ${String(r.target).padStart(8)}  ${fmt(r.achieved).padStart(10)}  ` +
         `${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${fmt(r.p50_ms, 2).padStart(7)}  ` +
-        `${fmt(r.p99_ms, 2).padStart(7)}  ${r.ok ? 'yes' : 'no'}`,
+        `${fmt(r.p99_ms, 2).padStart(7)}  ${r.ok ? 'yes' : r.achieved === null ? 'no (stopped here)' : 'no'}`,
     ),
     `sustained: ${sustained} ${unit}/s; refusals ${JSON.stringify(refusals)}; dropped iterations ${figures.dropped_iterations}`,
   ];
