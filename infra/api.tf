@@ -1,8 +1,12 @@
-# The REST API (a REST API, because WAF cannot attach to an HTTP API), generated from the contract
-# in docs/openapi.yaml: a route exists here if and only if it is in the document. This file adds
-# only what API Gateway needs on top: each operation's Lambda proxy integration (ingest or report,
-# through the `live` alias), the Cognito authorizer and the operation's scope, a request validator
-# for required parameters and headers, and problem+json bodies for the gateway's own refusals.
+# The REST API (a REST API, because WAF cannot attach to an HTTP API), derived from the contract in
+# docs/openapi.yaml: a route exists here if and only if it is in the document. The document is
+# OpenAPI 3.1 and API Gateway imports 3.0, so the body is not the document passed through: it is a
+# 3.0.1 document built from it with only what API Gateway acts on. Per operation: its id, its
+# parameters (resolved from `components.parameters`, with their name, place, whether required and
+# type, for the request validator), its response codes, the Cognito authorizer with the operation's
+# scope, and its Lambda proxy integration (ingest or report, through the `live` alias). Bodies and
+# their schemas stay in the document: the functions validate bodies and answer 422 naming the fields,
+# which API Gateway's validator cannot. On top come problem+json bodies for the gateway's own refusals.
 
 locals {
   openapi = yamldecode(file("${path.module}/../docs/openapi.yaml"))
@@ -25,9 +29,34 @@ locals {
     ]
   ])
 
+  # `$ref: "#/components/<kind>/<name>"` resolved one level, as the document writes them.
+  api_parameters = {
+    for path, item in local.openapi.paths : path => {
+      for method, op in item : method => [
+        for p in try(op.parameters, []) :
+        try(local.openapi.components.parameters[trimprefix(p["$ref"], "#/components/parameters/")], p)
+      ]
+    }
+  }
+
   api_paths = {
     for path, item in local.openapi.paths : path => {
-      for method, op in item : method => merge(op, {
+      for method, op in item : method => {
+        operationId = op.operationId
+        summary     = try(op.summary, op.operationId)
+        parameters = [
+          for p in local.api_parameters[path][method] : {
+            name     = p.name
+            in       = p.in
+            required = try(p.required, false)
+            schema   = { type = try(p.schema.type, local.openapi.components.schemas[trimprefix(p.schema["$ref"], "#/components/schemas/")].type) }
+          }
+        ]
+        responses = {
+          for status, response in op.responses : status => {
+            description = try(local.openapi.components.responses[trimprefix(response["$ref"], "#/components/responses/")].description, response.description)
+          }
+        }
         security = [
           for scope in try([op["x-fluxo-scope"]], []) : { cognito = ["${var.resource_server_identifier}/${scope}"] }
         ]
@@ -38,7 +67,7 @@ locals {
           passthroughBehavior = "when_no_match"
           timeoutInMillis     = 29000
         }
-      })
+      }
     }
   }
 
@@ -82,11 +111,11 @@ locals {
   )
 
   api_body = {
-    openapi = local.openapi.openapi
-    info    = merge(local.openapi.info, { title = local.name })
+    # What API Gateway imports, whatever version the document is written in.
+    openapi = "3.0.1"
+    info    = { title = local.name, version = local.openapi.info.version }
     paths   = local.api_paths
     components = {
-      schemas = local.openapi.components.schemas
       # API Gateway understands only apiKey-typed schemes with its extensions: the Cognito user pool
       # authorizer takes the place of the document's `bearerAuth`.
       securitySchemes = {
@@ -103,8 +132,7 @@ locals {
       }
     }
     # Required path, query and header parameters (such as Idempotency-Key) are checked at the edge,
-    # with the same 400 the functions give. Bodies are validated by the functions, which answer
-    # 422 with the fields in error, a detail the gateway's validator cannot give.
+    # with the same 400 the functions give. Bodies are validated by the functions alone.
     "x-amazon-apigateway-request-validators" = {
       params = { validateRequestParameters = true, validateRequestBody = false }
     }

@@ -363,7 +363,7 @@ fn openapi_routes(yaml: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from() {
     let yaml = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("docs/openapi.yaml");
-    assert!(yaml.lines().any(|l| l.trim() == "openapi: 3.0.1"), "API Gateway imports OpenAPI 3.0, not 3.1");
+    assert!(yaml.lines().any(|l| l.trim() == "openapi: 3.1.0"), "the contract is an OpenAPI 3.1 document");
     let routes = openapi_routes(&yaml);
     let contract: BTreeSet<(String, String)> =
         CONTRACT.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
@@ -372,7 +372,7 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
     assert!(missing.is_empty(), "routes of the contract missing from docs/openapi.yaml: {missing:?}");
     assert!(extra.is_empty(), "routes in docs/openapi.yaml that the functions do not serve: {extra:?}");
 
-    // AND the REST API's body is that document, rendered: a route exists in the API iff it is there.
+    // AND the REST API's body is derived from that document: a route exists in the API iff it is there.
     let infra = Infra::load();
     let apis = infra.resources("aws_api_gateway_rest_api");
     assert_eq!(apis.len(), 1, "one REST API");
@@ -384,16 +384,27 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
         source.contains("yamldecode") && source.contains("docs/openapi.yaml"),
         "local.openapi does not decode docs/openapi.yaml: {source}"
     );
-    let rendered = text(infra.local("api_body"));
+    let body = infra.local("api_body");
+    let rendered = text(body);
     assert!(rendered.contains("local.api_paths"), "the API's paths are not the document's");
+    // API Gateway imports OpenAPI 3.0 only: the body says 3.0.1 whatever the document's version.
+    assert_eq!(object_field(body, "openapi"), Some(&Expression::String("3.0.1".into())), "the body's version");
     let paths = text(infra.local("api_paths"));
-    for needle in ["local.openapi.paths", "x-amazon-apigateway-integration", "aws_proxy", "aws_lambda_alias.live"] {
+    for needle in [
+        "local.openapi.paths",
+        "local.api_parameters",
+        "x-amazon-apigateway-integration",
+        "aws_proxy",
+        "aws_lambda_alias.live",
+    ] {
         assert!(paths.contains(needle), "local.api_paths lacks {needle}");
     }
+    let parameters = text(infra.local("api_parameters"));
+    assert!(parameters.contains("components.parameters"), "parameters are not resolved from the document's components");
     assert!(rendered.contains("cognito_user_pools"), "no Cognito authorizer in the API body");
 
     // AND the scan itself sees a route that is added (so the check can fail).
-    let extended = format!("{yaml}  /v1/other:\n    delete:\n      operationId: other\n");
+    let extended = yaml.replacen("\npaths:\n", "\npaths:\n  /v1/other:\n    delete:\n      operationId: other\n", 1);
     assert!(openapi_routes(&extended).contains(&("DELETE".to_owned(), "/v1/other".to_owned())));
 }
 
