@@ -71,6 +71,11 @@ pub fn json_object(req: &Request) -> Result<Option<Fields>, ApiError> {
             }
             _ => ApiError::Invalid(vec![FieldError::new("body", "must be a JSON object")]),
         },
+        // Well-formed JSON holding a number no float can hold (such as 1e400): an out-of-range value,
+        // which serde_json reports as a syntax error without naming the member.
+        serde_json::error::Category::Syntax if e.to_string().starts_with("number out of range") => {
+            ApiError::Invalid(vec![FieldError::new("body", "holds a number out of range")])
+        }
         _ => ApiError::BadRequest("the body is not well-formed JSON".into()),
     })?;
     Ok(Some(Fields { entries: object.0, errors: Vec::new() }))
@@ -197,6 +202,16 @@ mod tests {
             Err(ApiError::TooLarge)
         ));
         assert!(json_object(&post("{}", "application/json; charset=utf-8")).is_ok());
+    }
+
+    #[test]
+    fn numbers_beyond_any_float_are_out_of_range_values_not_malformed_json() {
+        let huge = format!(r#"{{"amount":1{}}}"#, "0".repeat(400));
+        for body in [r#"{"amount":1e400}"#, r#"{"amount":-1e400}"#, huge.as_str()] {
+            let err = json_object(&post(body, "application/json")).expect_err("out of range");
+            assert!(matches!(err, ApiError::Invalid(ref e) if e[0].field == "body"), "{body}: {err:?}");
+        }
+        assert!(matches!(json_object(&post(r#"{"amount":1e}"#, "application/json")), Err(ApiError::BadRequest(_))));
     }
 
     #[test]
