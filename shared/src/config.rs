@@ -23,6 +23,7 @@ use std::sync::Arc;
 use jiff::SignedDuration;
 
 use crate::adapters::aws::{Clients, DynamoStore, RequestCounter, SqsQueue};
+#[cfg(feature = "embedded")]
 use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use crate::auth::Authenticator;
 use crate::handlers::Api;
@@ -64,6 +65,7 @@ pub struct Settings {
     pub auth: AuthMode,
     pub jwt_secret: Option<String>,
     pub relay: RelayPolicy,
+    #[cfg(feature = "embedded")]
     pub queue: QueueSettings,
     pub table: String,
     pub queue_url: Option<String>,
@@ -97,6 +99,7 @@ impl Settings {
             Some(other) => return Err(invalid("FLUXO_AUTH", format!("unknown mode {other:?}; use jwt or apigateway"))),
         };
         let defaults = RelayPolicy::default();
+        #[cfg(feature = "embedded")]
         let queue_defaults = QueueSettings::default();
         Ok(Self {
             backend,
@@ -109,6 +112,7 @@ impl Settings {
                 batch_max: number(&var, "FLUXO_RELAY_BATCH", defaults.batch_max)?,
                 attempts_max: number(&var, "FLUXO_RELAY_ATTEMPTS", defaults.attempts_max)?,
             },
+            #[cfg(feature = "embedded")]
             queue: QueueSettings {
                 visibility_timeout: duration(&var, "FLUXO_QUEUE_VISIBILITY", queue_defaults.visibility_timeout)?,
                 max_receives: number(&var, "FLUXO_QUEUE_MAX_RECEIVES", queue_defaults.max_receives)?,
@@ -144,6 +148,7 @@ impl Settings {
 }
 
 /// The ledger over the embedded backend, with the queue handle the runner consumes.
+#[cfg(feature = "embedded")]
 #[derive(Clone)]
 pub struct Embedded {
     pub store: EmbeddedStore,
@@ -151,6 +156,7 @@ pub struct Embedded {
     pub ledger: Ledger,
 }
 
+#[cfg(feature = "embedded")]
 impl Embedded {
     /// Opens the embedded store and queue in the data directory, creating it if needed.
     ///
@@ -195,10 +201,13 @@ impl Backends {
     /// When the backend cannot be opened or the queue URL cannot be found.
     pub async fn open(settings: &Settings, counter: Option<&RequestCounter>) -> Result<Self, ConfigError> {
         match settings.backend {
+            #[cfg(feature = "embedded")]
             Backend::Embedded => {
                 let embedded = Embedded::open(settings)?;
                 Ok(Self { ledger: embedded.ledger, inbox: Arc::new(embedded.queue) })
             }
+            #[cfg(not(feature = "embedded"))]
+            Backend::Embedded => Err(invalid("FLUXO_BACKEND", "this build has no embedded backend; use aws")),
             Backend::Aws => {
                 let clients = Clients::from_env(counter).await;
                 Self::aws(settings, &clients).await
