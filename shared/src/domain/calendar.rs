@@ -35,12 +35,50 @@ pub fn parse_date(raw: &str) -> Result<Date, Invalid> {
 /// # Errors
 /// When the text is not RFC 3339 or lacks an offset.
 pub fn parse_instant(raw: &str) -> Result<Timestamp, Invalid> {
-    let rfc3339_shape = raw.len() >= 20 && raw.len() <= 40 && raw.is_ascii() && !raw.contains('[');
-    if !rfc3339_shape {
+    if !rfc3339_shaped(raw) {
         return Err(Invalid::new("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T09:30:00-03:00"));
     }
     raw.parse::<Timestamp>()
         .map_err(|_| Invalid::new("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T09:30:00-03:00"))
+}
+
+/// Whether `raw` has the shape of an RFC 3339 `date-time` (section 5.6): `YYYY-MM-DDThh:mm:ss`, an
+/// optional fraction, then `Z` or `+hh:mm`/`-hh:mm` with an hour below 24 (`T` and `Z` in either case).
+/// jiff reads a wider ISO 8601 and Temporal syntax (no seconds, `-03` offsets, the basic format, `[zone]`
+/// annotations) that the contract does not promise, so the shape is checked first; jiff then checks
+/// the ranges of the fields.
+fn rfc3339_shaped(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let digits = |from: usize, to: usize| b.get(from..to).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let date_time = digits(0, 4)
+        && b.get(4) == Some(&b'-')
+        && digits(5, 7)
+        && b.get(7) == Some(&b'-')
+        && digits(8, 10)
+        && matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11, 13)
+        && b.get(13) == Some(&b':')
+        && digits(14, 16)
+        && b.get(16) == Some(&b':')
+        && digits(17, 19);
+    if !date_time {
+        return false;
+    }
+    let mut offset = &b[19..];
+    if let [b'.', fraction @ ..] = offset {
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 {
+            return false;
+        }
+        offset = &fraction[len..];
+    }
+    match offset {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) && (*h1, *h2) <= (b'2', b'3')
+        }
+        _ => false,
+    }
 }
 
 /// Checks that an entry's `occurred_at` lies in the accepted window around `now`.
@@ -125,7 +163,20 @@ mod tests {
     fn instants_need_an_offset() {
         assert!(parse_instant("2026-11-23T09:30:00-03:00").is_ok());
         assert!(parse_instant("2026-11-23T12:30:00.123456Z").is_ok());
-        for bad in ["2026-11-23T09:30:00", "2026-11-23", "yesterday", "2026-11-23T09:30:00Z[America/Sao_Paulo]"] {
+        for bad in [
+            "2026-11-23T09:30:00",
+            "2026-11-23",
+            "yesterday",
+            "2026-11-23T09:30:00Z[America/Sao_Paulo]",
+            // ISO 8601 and Temporal forms outside RFC 3339, which jiff alone would read.
+            "2026-11-23T09:00-03:00",
+            "2026-11-23T09:30:00-03",
+            "2026-11-23 09:30:00-03:00",
+            "20261123T093000.000-0300",
+            "+002026-11-23T09:30:00Z",
+            "2026-11-23T09:30:00,5Z",
+            "2026-11-23T09:30:00+24:00",
+        ] {
             assert!(parse_instant(bad).is_err(), "{bad:?} was accepted");
         }
     }
