@@ -282,12 +282,19 @@ fn args() -> Result<Args, String> {
 
 fn main() -> Result<(), String> {
     let args = args()?;
+    // Other work on the machine shows up in the p95 first: say how busy it was.
+    let load = |when: &str| {
+        let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!("load average {when}: {}", avg.split(' ').take(3).collect::<Vec<_>>().join(" "));
+    };
     println!(
-        "cold start: {} runs per binary, interleaved, after one warm-up each; binaries from {} ({})",
+        "cold start: {} runs per binary, interleaved, after one warm-up each; binaries from {} ({}, {} CPUs)",
         args.runs,
         args.bin_dir.display(),
-        std::env::consts::ARCH
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    load("before");
     for function in &FUNCTIONS {
         run_once(&args.bin_dir, &args.events_dir, function).map_err(|e| format!("{} warm-up: {e}", function.name))?;
     }
@@ -300,6 +307,7 @@ fn main() -> Result<(), String> {
         }
     }
 
+    load("after");
     println!();
     println!(
         "| binary | size MB | ready ms p50 | ready ms p95 | first response ms p50 | first response ms p95 | peak RSS MB p50 | peak RSS MB p95 | AWS requests before ready | AWS requests, first invocation | first outcome |"
