@@ -11,7 +11,7 @@ use rusqlite::params;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::sqlite::Db;
+use super::sqlite::{Db, Writer};
 use crate::domain::entry::Posting;
 use crate::message;
 use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};
@@ -51,10 +51,12 @@ impl Default for QueueSettings {
     }
 }
 
-/// The embedded queue in `queue.sqlite`.
+/// The embedded queue in `queue.sqlite`: its writer, which commits concurrent sends, receives and
+/// deletes in groups (see [`Writer`]), and one reader connection for the depths.
 #[derive(Clone)]
 pub struct EmbeddedQueue {
-    db: Db,
+    writer: Writer,
+    reader: Db,
     settings: QueueSettings,
     arrived: Arc<Notify>,
 }
@@ -65,8 +67,10 @@ impl EmbeddedQueue {
     /// # Errors
     /// When the database cannot be opened.
     pub fn open(dir: &Path, settings: QueueSettings) -> Result<Self, PortError> {
-        let db = Db::open(&dir.join("queue.sqlite"), SCHEMA)?;
-        Ok(Self { db, settings, arrived: Arc::new(Notify::new()) })
+        let path = dir.join("queue.sqlite");
+        let writer = Writer::open(&path, SCHEMA, &[])?;
+        let reader = Db::open(&path, "")?;
+        Ok(Self { writer, reader, settings, arrived: Arc::new(Notify::new()) })
     }
 
     /// Sends raw bodies: for tests that need messages no producer of the ledger would write.
@@ -74,19 +78,14 @@ impl EmbeddedQueue {
     /// # Errors
     /// When the database fails.
     pub async fn send_raw(&self, bodies: Vec<String>) -> Result<(), PortError> {
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction()?;
+        self.writer
+            .write(move |conn| {
                 let now = Timestamp::now().as_millisecond();
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO messages (id, body, sent_ms, visible_ms) VALUES (?1, ?2, ?3, ?3)",
-                    )?;
-                    for body in bodies {
-                        insert.execute(params![Uuid::now_v7().to_string(), body, now])?;
-                    }
+                let mut insert = conn
+                    .prepare_cached("INSERT INTO messages (id, body, sent_ms, visible_ms) VALUES (?1, ?2, ?3, ?3)")?;
+                for body in bodies {
+                    insert.execute(params![Uuid::now_v7().to_string(), body, now])?;
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await?;
@@ -99,7 +98,7 @@ impl EmbeddedQueue {
     /// # Errors
     /// When the database fails.
     pub async fn dead_letters(&self) -> Result<Vec<String>, PortError> {
-        self.db
+        self.reader
             .call(|conn| {
                 let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY dead_ms, id")?;
                 let bodies = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
@@ -126,13 +125,12 @@ impl Inbox for EmbeddedQueue {
     /// When the database fails.
     async fn receive(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
         let settings = self.settings;
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.writer
+            .write(move |conn| {
                 let now = Timestamp::now().as_millisecond();
                 let hidden_until = now.saturating_add(settings.visibility_timeout.as_millis().try_into().unwrap_or(i64::MAX));
                 let limit = i64::try_from(max).unwrap_or(i64::MAX);
-                let candidates: Vec<(String, String, i64, i64, Option<i64>)> = tx
+                let candidates: Vec<(String, String, i64, i64, Option<i64>)> = conn
                     .prepare_cached(
                         "SELECT id, body, sent_ms, receive_count, first_receive_ms FROM messages WHERE visible_ms <= ?1 ORDER BY visible_ms LIMIT ?2",
                     )?
@@ -141,24 +139,23 @@ impl Inbox for EmbeddedQueue {
                 let mut out = Vec::with_capacity(candidates.len());
                 for (id, body, sent_ms, count, first) in candidates {
                     if count >= settings.max_receives {
-                        tx.execute(
+                        conn.execute(
                             "INSERT OR IGNORE INTO dead_letters (id, body, sent_ms, receive_count, dead_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                             params![id, body, sent_ms, count, now],
                         )?;
-                        tx.execute("DELETE FROM messages WHERE id = ?1", [&id])?;
+                        conn.execute("DELETE FROM messages WHERE id = ?1", [&id])?;
                         tracing::warn!(message_id = %id, receive_count = count, "message moved to the dead-letter queue");
                         crate::telemetry::dead_lettered(1);
                         continue;
                     }
                     let receipt = Uuid::now_v7().to_string();
                     let first = first.unwrap_or(now);
-                    tx.execute(
+                    conn.execute(
                         "UPDATE messages SET visible_ms = ?2, receive_count = receive_count + 1, receipt = ?3, first_receive_ms = ?4 WHERE id = ?1",
                         params![id, hidden_until, receipt, first],
                     )?;
                     out.push(Delivery { message_id: id, receipt, body, receive_count: count + 1, sent_ms, first_receive_ms: first });
                 }
-                tx.commit()?;
                 Ok(out)
             })
             .await
@@ -170,16 +167,12 @@ impl Inbox for EmbeddedQueue {
     /// # Errors
     /// When the database fails.
     async fn delete(&self, receipts: Vec<String>) -> Result<(), PortError> {
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                {
-                    let mut delete = tx.prepare_cached("DELETE FROM messages WHERE receipt = ?1")?;
-                    for receipt in receipts {
-                        delete.execute([receipt])?;
-                    }
+        self.writer
+            .write(move |conn| {
+                let mut delete = conn.prepare_cached("DELETE FROM messages WHERE receipt = ?1")?;
+                for receipt in receipts {
+                    delete.execute([receipt])?;
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -190,7 +183,7 @@ impl Inbox for EmbeddedQueue {
     /// # Errors
     /// When the database fails.
     async fn depths(&self) -> Result<QueueDepths, PortError> {
-        self.db
+        self.reader
             .call(|conn| {
                 let now = Timestamp::now().as_millisecond();
                 let (visible, in_flight) = conn.query_row(

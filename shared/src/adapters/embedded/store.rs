@@ -7,9 +7,9 @@ use std::path::Path;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sqlite::Db;
+use super::sqlite::{Db, Writer};
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
@@ -79,10 +79,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[("entries", "relay_count", "INTEGER 
 
 const ENTRY_COLUMNS: &str = "account_id, id, type, amount, currency, description, occurred_at, business_date, recorded_at, reverses, reversed_by";
 
-/// The embedded ledger store: one writer connection and one reader connection on `ledger.sqlite`.
+/// The embedded ledger store on `ledger.sqlite`: its writer, which commits concurrent writes in groups
+/// (see [`Writer`]), and one reader connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    writer: Db,
+    writer: Writer,
     reader: Db,
 }
 
@@ -93,25 +94,18 @@ impl EmbeddedStore {
     /// When the database cannot be opened or its schema applied.
     pub fn open(dir: &Path) -> Result<Self, PortError> {
         let path = dir.join("ledger.sqlite");
-        let writer = Db::open(&path, SCHEMA)?;
-        writer.migrate(MIGRATIONS)?;
+        let writer = Writer::open(&path, SCHEMA, MIGRATIONS)?;
         let reader = Db::open(&path, "")?;
         Ok(Self { writer, reader })
     }
 
+    /// Runs `f` in the writer's next group: its changes are durable when this returns `Ok`.
     async fn write<T, F>(&self, f: F) -> Result<T, PortError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, PortError> + Send + 'static,
     {
-        self.writer
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            })
-            .await
+        self.writer.write(f).await
     }
 }
 
@@ -233,14 +227,7 @@ impl BalanceStore for EmbeddedStore {
     #[tracing::instrument(name = "sqlite.apply", skip_all, fields(postings = postings.len()))]
     async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
         let postings = postings.to_vec();
-        self.writer
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let outcomes = apply_postings(&tx, &postings, now)?;
-                tx.commit()?;
-                Ok(outcomes)
-            })
-            .await
+        self.write(move |conn| apply_postings(conn, &postings, now)).await
     }
 
     #[tracing::instrument(name = "sqlite.history", skip_all, fields(account_id = %account))]
@@ -321,7 +308,7 @@ fn read_entry(conn: &Connection, account: &AccountId, id: &EntryId) -> Result<Op
     raw.map(RawEntry::parse).transpose()
 }
 
-fn record_entry(tx: &Transaction<'_>, new: &NewEntry) -> Result<Recorded, PortError> {
+fn record_entry(tx: &Connection, new: &NewEntry) -> Result<Recorded, PortError> {
     let e = &new.entry;
     if let Some(stored) = read_key(tx, &e.account_id, &new.key)? {
         return Ok(Recorded::Existing(stored));
@@ -362,7 +349,7 @@ fn record_entry(tx: &Transaction<'_>, new: &NewEntry) -> Result<Recorded, PortEr
 /// Applies a batch: each posting is checked against its stored entry, postings are grouped per
 /// account and business date, and each group moves its rollups once inside its own savepoint, so a
 /// group that overflows is rejected alone.
-fn apply_postings(tx: &Transaction<'_>, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
+fn apply_postings(tx: &Connection, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
     let mut outcomes = vec![Applied::Duplicate; postings.len()];
     let mut groups: BTreeMap<(AccountId, Date), Vec<usize>> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
@@ -415,7 +402,7 @@ fn check_posting(conn: &Connection, p: &Posting) -> Result<Applied, PortError> {
 }
 
 fn apply_group(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &AccountId,
     date: Date,
     group: &[&Posting],
@@ -442,7 +429,7 @@ fn apply_group(
 
 /// Adds `delta` to the day's totals and to the monthly rollups. The inner `Err` is an overflow.
 fn move_rollups(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &AccountId,
     date: Date,
     delta: Movement,
