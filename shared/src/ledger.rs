@@ -256,16 +256,21 @@ impl Ledger {
         let relay_due_at = entry.recorded_at.saturating_add(self.relay.grace).unwrap_or(entry.recorded_at);
         let new = NewEntry { entry, key, response, relay_due_at };
         match self.store.record(&new).await? {
-            Recorded::New => {
-                crate::telemetry::entry_recorded();
-                tracing::info!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
-                self.publish_once(&new.entry).await;
-                Ok(Written { response: new.response, replayed: false })
-            }
+            Recorded::New => Ok(self.recorded(new).await),
+            // The store committed this very write but its answer was lost, and the retry met it: the
+            // entry id in the location is fresh, so no other request can have stored it.
+            Recorded::Existing(stored) if stored.location == new.response.location => Ok(self.recorded(new).await),
             Recorded::Existing(stored) => answer_replay(stored, &fingerprint),
             Recorded::AlreadyReversed => Err(LedgerError::Conflict("the entry was already reversed")),
             Recorded::OriginalMissing => Err(LedgerError::NotFound("entry")),
         }
+    }
+
+    async fn recorded(&self, new: NewEntry) -> Written {
+        crate::telemetry::entry_recorded();
+        tracing::info!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
+        self.publish_once(&new.entry).await;
+        Written { response: new.response, replayed: false }
     }
 
     async fn publish_once(&self, entry: &Entry) {

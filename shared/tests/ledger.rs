@@ -1,80 +1,40 @@
 //! The conformance suite: the ledger's use cases over every store adapter (the embedded SQLite store,
-//! and DynamoDB through the moto emulator), with faults injected through the ports: a publish that
-//! fails, a queue that delivers twice, forged postings, balances near the overflow limit, concurrent
-//! retries, and random histories against a model. The queue behaviour runs over both queues too.
-
+//! DynamoDB through the moto emulator, and the in-memory store the benchmarks use), with faults
+//! injected through the ports: a publish that fails or never returns, a queue that delivers twice, a
+//! consumer that dies mid-batch, forged postings, balances near the overflow limit, concurrent
+//! retries, and random histories against a model. The queue behaviour runs over every queue too.
+//! `faults.rs` takes the same faults through the real queue to quiescence.
+mod faulty;
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
+use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
 use fluxo::adapters::aws::{DynamoStore, SqsQueue, ensure_queues, ensure_table};
 use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{EntryType, Posting};
 use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
 use fluxo::ledger::{EntryRequest, Ledger, LedgerError, RelayPolicy};
-use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore, PortError, Publisher};
+use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore};
+use jiff::SignedDuration;
 use jiff::civil::{Date, date};
-use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
-
-/// A clock tests move by hand.
-struct TestClock(Mutex<Timestamp>);
-
-impl TestClock {
-    fn at(raw: &str) -> Arc<Self> {
-        Arc::new(Self(Mutex::new(raw.parse().expect("test instant"))))
-    }
-
-    fn advance(&self, by: SignedDuration) {
-        let mut now = self.0.lock().expect("clock lock");
-        *now = now.checked_add(by).expect("advance");
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().expect("clock lock")
-    }
-}
-
-/// A publisher that records what it was given, and fails while `down` is set.
-#[derive(Default)]
-struct FlakyPublisher {
-    down: AtomicBool,
-    sent: Mutex<Vec<Posting>>,
-}
-
-#[async_trait]
-impl Publisher for FlakyPublisher {
-    async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PortError::Unavailable("queue unreachable (injected)".into()));
-        }
-        self.sent.lock().expect("sent lock").extend_from_slice(postings);
-        Ok(())
-    }
-}
-
-impl FlakyPublisher {
-    fn drain(&self) -> Vec<Posting> {
-        std::mem::take(&mut *self.sent.lock().expect("sent lock"))
-    }
-}
 
 /// The store adapters every scenario runs against.
 #[derive(Debug, Clone, Copy)]
 enum Backend {
     Embedded,
     Dynamo,
+    Memory,
 }
 
 /// Where a harness keeps its data, so a test can reach under the ports to inject a state.
 enum Seat {
+    Memory(MemoryStore),
     Embedded(tempfile::TempDir),
     Dynamo { client: aws_sdk_dynamodb::Client, table: String },
 }
@@ -82,7 +42,8 @@ enum Seat {
 struct Harness {
     ledger: Ledger,
     clock: Arc<TestClock>,
-    queue: Arc<FlakyPublisher>,
+    queue: Arc<SwitchedPublisher>,
+    consumer: Arc<DyingBalances>,
     account: AccountId,
     seat: Seat,
 }
@@ -99,6 +60,10 @@ async fn harness(backend: Backend) -> Option<Harness> {
             let store = EmbeddedStore::open(dir.path()).expect("store");
             (Arc::new(store.clone()), Arc::new(store), Seat::Embedded(dir))
         }
+        Backend::Memory => {
+            let store = MemoryStore::new();
+            (Arc::new(store.clone()), Arc::new(store.clone()), Seat::Memory(store))
+        }
         Backend::Dynamo => {
             let clients = support::clients(&support::moto_url()?, None);
             let table = support::unique("ledger");
@@ -108,14 +73,15 @@ async fn harness(backend: Backend) -> Option<Harness> {
         }
     };
     let clock = TestClock::at(NOW);
-    let queue = Arc::new(FlakyPublisher::default());
+    let queue = SwitchedPublisher::recording();
+    let consumer = DyingBalances::over(balances);
     let relay = RelayPolicy {
         grace: SignedDuration::from_secs(60),
         interval: SignedDuration::from_mins(5),
         batch_max: 100,
         attempts_max: 3,
     };
-    let ledger = Ledger { store, balances, publisher: queue.clone(), clock: clock.clone(), relay };
+    let ledger = Ledger { store, balances: consumer.clone(), publisher: queue.clone(), clock: clock.clone(), relay };
     let account = AccountId::parse("shop").expect("id");
     ledger
         .put_account(
@@ -126,10 +92,10 @@ async fn harness(backend: Backend) -> Option<Harness> {
         )
         .await
         .expect("account");
-    Some(Harness { ledger, clock, queue, account, seat })
+    Some(Harness { ledger, clock, queue, consumer, account, seat })
 }
 
-/// Runs each named scenario once per backend, as `embedded::name` and `dynamodb::name`.
+/// Runs each named scenario once per backend, as `embedded::name`, `dynamodb::name` and `memory::name`.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -142,6 +108,12 @@ macro_rules! conformance {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 super::$name(super::Backend::Dynamo).await;
+            })*
+        }
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Memory).await;
             })*
         }
     };
@@ -191,18 +163,19 @@ impl Harness {
 
     /// Writes an October rollup with the given closing balance under the ports.
     async fn seed_october_closing(&self, closing: i64) {
+        let rollup = fluxo::domain::balance::MonthRollup {
+            month: date(2026, 10, 1),
+            movement: fluxo::domain::balance::Movement { credits: closing, debits: 0, entry_count: 1 },
+            closing,
+        };
         match &self.seat {
+            Seat::Memory(store) => store.put_month(&self.account, rollup).expect("seed"),
             Seat::Embedded(dir) => {
                 let db = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).expect("open");
                 let sql = "INSERT INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES ('shop', '2026-10-01', ?1, 0, 1, ?1)";
                 db.execute(sql, [closing]).expect("seed");
             }
             Seat::Dynamo { client, table } => {
-                let rollup = fluxo::domain::balance::MonthRollup {
-                    month: date(2026, 10, 1),
-                    movement: fluxo::domain::balance::Movement { credits: closing, debits: 0, entry_count: 1 },
-                    closing,
-                };
                 let item = fluxo::adapters::aws::item::month_item(&self.account, &rollup);
                 client.put_item().table_name(table).set_item(Some(item)).send().await.expect("seed");
             }
@@ -220,10 +193,10 @@ async fn given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the
     backend: Backend,
 ) {
     let Some(h) = harness(backend).await else { return };
-    h.queue.down.store(true, Ordering::SeqCst);
+    h.queue.set(Link::Down);
     let written = h.ledger.record_entry(&h.account, key("k1"), credit(700)).await.expect("recorded despite the queue");
     assert!(!written.replayed);
-    h.queue.down.store(false, Ordering::SeqCst);
+    h.queue.set(Link::Up);
 
     assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "nothing is due inside the grace period");
     h.clock.advance(SignedDuration::from_secs(61));
@@ -326,6 +299,10 @@ async fn given_a_retry_after_the_backdating_window_closed_then_the_original_answ
 /// again at once; with a way to send a raw body no producer of the ledger would write.
 async fn queue(backend: Backend, max_receives: i64) -> Option<(Arc<dyn Inbox>, RawSender, Option<tempfile::TempDir>)> {
     match backend {
+        Backend::Memory => {
+            let queue = MemoryQueue::new(SignedDuration::from_millis(1), max_receives);
+            Some((Arc::new(queue.clone()), RawSender::Memory(queue), None))
+        }
         Backend::Embedded => {
             let dir = tempfile::tempdir().expect("tempdir");
             let settings = QueueSettings { visibility_timeout: SignedDuration::from_millis(1), max_receives };
@@ -342,6 +319,7 @@ async fn queue(backend: Backend, max_receives: i64) -> Option<(Arc<dyn Inbox>, R
 }
 
 enum RawSender {
+    Memory(MemoryQueue),
     Embedded(EmbeddedQueue),
     Sqs(aws_sdk_sqs::Client, String),
 }
@@ -349,6 +327,7 @@ enum RawSender {
 impl RawSender {
     async fn send(&self, body: &str) {
         match self {
+            Self::Memory(q) => q.send_raw(vec![body.to_owned()]).expect("send"),
             Self::Embedded(q) => q.send_raw(vec![body.to_owned()]).await.expect("send"),
             Self::Sqs(client, url) => {
                 client.send_message().queue_url(url).message_body(body).send().await.expect("send");
@@ -498,10 +477,18 @@ fn entry_id(body: &str) -> fluxo::domain::entry::EntryId {
 /// One step of a random history.
 #[derive(Debug, Clone)]
 enum Step {
-    /// Record an entry under key `k` (keys repeat, so some steps are retries).
+    /// Record an entry under key `k` (keys repeat, so some steps are retries or reused keys),
+    /// occurred `days_back` days ago.
     Record { k: u8, credit: bool, amount: i64, days_back: i64 },
+    /// Reverse the entry recorded under key `k`, if there is one (again and again, sometimes).
+    Reverse { k: u8 },
+    /// The function records under key `k` and dies between its write and its publish.
+    DieAfterWrite { k: u8, amount: i64 },
     /// Deliver what was published so far, `times` times.
     Deliver { times: u8 },
+    /// The consumer of the next delivery applies its first `applied` postings and dies before
+    /// deleting any; the messages come back later.
+    ConsumerDies { applied: u8 },
     /// The publish of the next records fails, then the queue comes back.
     QueueDown(bool),
     /// Time passes and relay runs.
@@ -510,19 +497,31 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0u8..12, any::<bool>(), 1i64..1_000_000, 0i64..40).prop_map(|(k, credit, amount, days_back)| Step::Record { k, credit, amount, days_back }),
-        2 => (1u8..4).prop_map(|times| Step::Deliver { times }),
+        8 => (0u8..12, any::<bool>(), 1i64..1_000_000, 0i64..40).prop_map(|(k, credit, amount, days_back)| Step::Record { k, credit, amount, days_back }),
+        2 => (0u8..12).prop_map(|k| Step::Reverse { k }),
+        1 => (12u8..16, 1i64..1_000_000).prop_map(|(k, amount)| Step::DieAfterWrite { k, amount }),
+        3 => (1u8..4).prop_map(|times| Step::Deliver { times }),
+        1 => (0u8..6).prop_map(|applied| Step::ConsumerDies { applied }),
         1 => any::<bool>().prop_map(Step::QueueDown),
         1 => Just(Step::Relay),
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+/// Failing cases are saved beside this file (`ledger.proptest-regressions`) and replayed first on
+/// every later run; the file is committed.
+fn config(cases: u32) -> ProptestConfig {
+    let persistence = proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions");
+    ProptestConfig { cases, failure_persistence: Some(Box::new(persistence)), ..ProptestConfig::default() }
+}
 
-    /// GIVEN a random history of records, retries, redeliveries, queue outages and relay runs
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// GIVEN a random history of records, retries, reused keys, reversals, backdated entries,
+    /// redeliveries, queue outages, relay runs and crashes of the function and of the consumer
     /// WHEN everything is finally relayed and delivered
-    /// THEN every daily balance equals the model: each acknowledged entry counted exactly once.
+    /// THEN daily and closing balances and each day's entry listing equal the model's: every
+    /// recorded entry counted exactly once.
     #[test]
     fn random_histories_match_the_model_embedded(steps in prop::collection::vec(step(), 1..40)) {
         run_history(Backend::Embedded, steps);
@@ -530,8 +529,17 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn random_histories_match_the_model_memory(steps in prop::collection::vec(step(), 1..60)) {
+        run_history(Backend::Memory, steps);
+    }
+}
+
+proptest! {
     // Each case creates a table in the emulator: fewer cases, the same property.
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(config(6))]
 
     #[test]
     fn random_histories_match_the_model_dynamodb(steps in prop::collection::vec(step(), 1..30)) {
@@ -544,49 +552,138 @@ fn run_history(backend: Backend, steps: Vec<Step>) {
     runtime.block_on(check_history(backend, steps));
 }
 
-async fn check_history(backend: Backend, steps: Vec<Step>) {
-    let Some(h) = harness(backend).await else { return };
-    let mut model: std::collections::BTreeMap<u8, (Date, i64)> = std::collections::BTreeMap::new();
-    for step in steps {
+/// The model: every entry the store holds, by the key that recorded it (`k<n>`, or `r<n>` for the
+/// reversal of `k<n>`), with its id, business date and signed amount.
+type Model = std::collections::BTreeMap<String, (String, Date, i64)>;
+
+fn modelled(written: &fluxo::ledger::Written) -> (String, Date) {
+    let body: serde_json::Value = serde_json::from_str(&written.response.body).expect("json");
+    let day = body["business_date"].as_str().expect("date").parse().expect("date");
+    (body["id"].as_str().expect("id").to_owned(), day)
+}
+
+impl Harness {
+    async fn step(&self, step: Step, model: &mut Model, unacked: &mut Vec<Posting>) {
         match step {
             Step::Record { k, credit, amount, days_back } => {
                 let kind = if credit { EntryType::Credit } else { EntryType::Debit };
                 let mut req = entry(kind, amount);
-                let at = h.clock.now().checked_sub(SignedDuration::from_hours(24 * days_back)).expect("instant");
+                let at = self.clock.now().checked_sub(SignedDuration::from_hours(24 * days_back)).expect("instant");
                 req.occurred_at = Some(at);
-                let outcome = h.ledger.record_entry(&h.account, key(&format!("k{k}")), req).await;
-                match outcome {
+                match self.ledger.record_entry(&self.account, key(&format!("k{k}")), req).await {
                     Ok(written) if !written.replayed => {
-                        let body: serde_json::Value = serde_json::from_str(&written.response.body).expect("json");
-                        let day: Date = body["business_date"].as_str().expect("date").parse().expect("date");
-                        let net = if credit { amount } else { -amount };
-                        model.insert(k, (day, net));
+                        let (id, day) = modelled(&written);
+                        model.insert(format!("k{k}"), (id, day, if credit { amount } else { -amount }));
                     }
                     Ok(_) | Err(LedgerError::Conflict(_) | LedgerError::Field { .. }) => {}
                     Err(other) => panic!("unexpected refusal: {other:?}"),
                 }
             }
-            Step::Deliver { times } => {
-                let batch = h.queue.drain();
-                for _ in 0..times {
-                    h.ledger.consolidate(&batch).await.expect("consolidate");
+            Step::Reverse { k } => {
+                let Some((id, _, net)) = model.get(&format!("k{k}")).cloned() else { return };
+                let id = fluxo::domain::entry::EntryId::parse(&id).expect("id");
+                match self.ledger.reverse_entry(&self.account, &id, key(&format!("r{k}")), None).await {
+                    Ok(written) if !written.replayed => {
+                        let (id, day) = modelled(&written);
+                        model.insert(format!("r{k}"), (id, day, -net));
+                    }
+                    Ok(_) | Err(LedgerError::Conflict(_)) => {}
+                    Err(other) => panic!("unexpected refusal of a reversal: {other:?}"),
                 }
             }
-            Step::QueueDown(down) => h.queue.down.store(down, Ordering::SeqCst),
+            Step::DieAfterWrite { k, amount } => self.die_after_write(k, amount, model).await,
+            Step::Deliver { times } => {
+                let mut batch = std::mem::take(unacked);
+                batch.extend(self.queue.drain());
+                for _ in 0..times {
+                    self.ledger.consolidate(&batch).await.expect("consolidate");
+                }
+            }
+            Step::ConsumerDies { applied } => {
+                let batch = self.queue.drain();
+                let applied = usize::from(applied);
+                if applied < batch.len() {
+                    self.consumer.die_after(applied);
+                    let ledger = self.ledger.clone();
+                    let dying = tokio::spawn({
+                        let batch = batch.clone();
+                        async move { ledger.consolidate(&batch).await }
+                    });
+                    for _ in 0..5_000 {
+                        if self.consumer.died() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    assert!(self.consumer.died(), "the consumer applied its part and died");
+                    dying.abort();
+                }
+                // Nothing was deleted: the whole batch comes back.
+                unacked.extend(batch);
+            }
+            Step::QueueDown(down) => self.queue.set(if down { Link::Down } else { Link::Up }),
             Step::Relay => {
-                h.clock.advance(SignedDuration::from_mins(2));
-                let _ = h.ledger.run_relay().await;
+                self.clock.advance(SignedDuration::from_mins(2));
+                let _ = self.ledger.run_relay().await;
             }
         }
     }
-    h.queue.down.store(false, Ordering::SeqCst);
+
+    /// Records under `d<k>` with a publish that never returns, and drops the task once the write is in.
+    async fn die_after_write(&self, k: u8, amount: i64, model: &mut Model) {
+        let name = format!("d{k}");
+        if model.contains_key(&name) {
+            return;
+        }
+        self.queue.set(Link::Hang);
+        let (ledger, account, req) = (self.ledger.clone(), self.account.clone(), credit(amount));
+        let task = tokio::spawn({
+            let name = name.clone();
+            async move { ledger.record_entry(&account, key(&name), req).await }
+        });
+        let mut stored = None;
+        for _ in 0..5_000 {
+            stored = self.ledger.store.find_key(&self.account, &key(&name)).await.expect("find");
+            if stored.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let stored = stored.expect("the write committed before the function died");
+        task.abort();
+        self.queue.set(Link::Up);
+        let body: serde_json::Value = serde_json::from_str(&stored.body).expect("json");
+        let day = body["business_date"].as_str().expect("date").parse().expect("date");
+        model.insert(name, (body["id"].as_str().expect("id").to_owned(), day, amount));
+    }
+}
+
+async fn check_history(backend: Backend, steps: Vec<Step>) {
+    let Some(h) = harness(backend).await else { return };
+    let mut model = Model::new();
+    let mut unacked = Vec::new();
+    for step in steps {
+        h.step(step, &mut model, &mut unacked).await;
+    }
+    h.queue.set(Link::Up);
     h.clock.advance(SignedDuration::from_hours(1));
     h.ledger.run_relay().await.expect("final relay");
+    h.ledger.consolidate(&unacked).await.expect("redelivery");
     h.deliver().await;
-    let days: std::collections::BTreeSet<Date> = model.values().map(|(d, _)| *d).collect();
+    let days: std::collections::BTreeSet<Date> = model.values().map(|(_, d, _)| *d).collect();
     for day in days {
-        let expected: i64 = model.values().filter(|(d, _)| *d <= day).map(|(_, net)| net).sum();
-        let count = model.values().filter(|(d, _)| *d == day).count() as i64;
+        let expected: i64 = model.values().filter(|(_, d, _)| *d <= day).map(|(_, _, net)| net).sum();
+        let mut of_day: Vec<(String, i64)> =
+            model.values().filter(|(_, d, _)| *d == day).map(|(id, _, net)| (id.clone(), *net)).collect();
+        of_day.sort();
+        let count = i64::try_from(of_day.len()).expect("count");
         assert_eq!(h.closing(day).await, (expected, count), "closing of {day}");
+        let page = h.ledger.entries(&h.account, day, None, 500).await.expect("entries");
+        let listed: Vec<(String, i64)> = page
+            .items
+            .iter()
+            .map(|e| (e.id.to_string(), if e.kind == EntryType::Credit { e.amount.minor() } else { -e.amount.minor() }))
+            .collect();
+        assert_eq!(listed, of_day, "entries of {day}");
     }
 }

@@ -1,13 +1,15 @@
 //! The `consolidate` function: applies an SQS batch of postings to daily balances and reports only
 //! the messages that failed, so one poison message never blocks its batch.
 
+use std::collections::{HashMap, HashSet};
+
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::Timestamp;
 
 use crate::domain::entry::Posting;
 use crate::ledger::Ledger;
 use crate::message;
-use crate::ports::Applied;
+use crate::ports::{Applied, Delivery, Inbox};
 
 /// Handles one SQS batch. Never fails as a whole: every message that did not apply is listed in the
 /// response so SQS redelivers it (and dead-letters it after the queue's maximum receives).
@@ -84,4 +86,42 @@ fn failures(
 
 fn message_id(record: &SqsMessage) -> String {
     record.message_id.clone().unwrap_or_default()
+}
+
+/// Does what the SQS event source mapping does with one received batch: hands it to [`handle`] as an
+/// SQS event, then deletes every message it did not report failed. Returns how many failed; those
+/// become visible again after the visibility timeout, and dead-lettered after the maximum receives.
+pub async fn consume(ledger: &Ledger, queue: &dyn Inbox, batch: &[Delivery]) -> usize {
+    let response = handle(ledger, sqs_event(batch)).await;
+    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let done: Vec<String> =
+        batch.iter().filter(|d| !failed.contains(&d.message_id)).map(|d| d.receipt.clone()).collect();
+    if let Err(error) = queue.delete(done).await {
+        // The messages become visible again and are applied as duplicates: counted once.
+        tracing::warn!(%error, "deleting consolidated messages failed");
+    }
+    failed.len()
+}
+
+/// The SQS event Lambda would receive for `batch`.
+pub fn sqs_event(batch: &[Delivery]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = batch.iter().map(sqs_message).collect();
+    event
+}
+
+fn sqs_message(d: &Delivery) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(d.message_id.clone());
+    m.receipt_handle = Some(d.receipt.clone());
+    m.body = Some(d.body.clone());
+    m.attributes = HashMap::from([
+        ("ApproximateReceiveCount".to_owned(), d.receive_count.to_string()),
+        ("SentTimestamp".to_owned(), d.sent_ms.to_string()),
+        ("ApproximateFirstReceiveTimestamp".to_owned(), d.first_receive_ms.to_string()),
+    ]);
+    m.event_source = Some("aws:sqs".to_owned());
+    m.event_source_arn = Some("arn:aws:sqs:local:000000000000:fluxo-entries".to_owned());
+    m.aws_region = Some("local".to_owned());
+    m
 }

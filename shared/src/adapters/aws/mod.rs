@@ -13,6 +13,21 @@ pub use dynamo::DynamoStore;
 pub use provision::{QueueUrls, ensure_queues, ensure_table};
 pub use sqs::SqsQueue;
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// How many times one call is attempted: throttling and transient failures are retried with jittered
+/// exponential backoff, so a short throttling burst costs latency, not an error.
+pub const ATTEMPTS_MAX: u32 = 4;
+/// One attempt's bound. DynamoDB and SQS answer in milliseconds; an attempt this slow is retried.
+/// Every write is safe to repeat: `TransactWriteItems` carries an idempotency token the SDK keeps
+/// across attempts, and conditions and applied marks make a repeated write meet its first one.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The bound of one call with all its retries, well inside the HTTP functions' 10 s timeout.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// The SDK clients, built from one shared configuration, optionally counting their requests.
 #[derive(Clone)]
 pub struct Clients {
@@ -21,10 +36,22 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Builds both clients from `config`, attaching `counter` when given.
+    /// Builds both clients from `config` with Fluxo's retry and timeout bounds, attaching `counter`
+    /// when given.
     pub fn new(config: &aws_config::SdkConfig, counter: Option<&RequestCounter>) -> Self {
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
-        let mut sqs = aws_sdk_sqs::config::Builder::from(config);
+        let retry = RetryConfig::standard()
+            .with_max_attempts(ATTEMPTS_MAX)
+            .with_initial_backoff(Duration::from_millis(20))
+            .with_max_backoff(Duration::from_millis(500));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(CALL_TIMEOUT)
+            .build();
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config)
+            .retry_config(retry.clone())
+            .timeout_config(timeouts.clone());
+        let mut sqs = aws_sdk_sqs::config::Builder::from(config).retry_config(retry).timeout_config(timeouts);
         if let Some(counter) = counter {
             dynamodb = dynamodb.interceptor(counter.clone());
             sqs = sqs.interceptor(counter.clone());

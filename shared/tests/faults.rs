@@ -1,0 +1,440 @@
+//! Fault injection to quiescence, over the real queue and each store (the embedded SQLite store and
+//! queue; DynamoDB and SQS through the moto emulator, behind a proxy that throttles and loses answers).
+//!
+//! Each scenario injects one fault through the ports or the network, then runs relay and the queue
+//! until nothing moves, and audits the books: every entry answered 201 is in exactly one daily
+//! balance, every balance equals the sum of its listed entries, the poison message sent in each
+//! scenario is in the dead-letter queue and nothing else is.
+
+mod faulty;
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
+use faulty::proxy::Faults;
+use fluxo::adapters::aws::{ATTEMPT_TIMEOUT, ATTEMPTS_MAX, DynamoStore, SqsQueue, ensure_queues, ensure_table};
+use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::domain::calendar::DateRange;
+use fluxo::domain::entry::{Entry, EntryType};
+use fluxo::domain::idempotency::IdempotencyKey;
+use fluxo::domain::money::Amount;
+use fluxo::handlers::consolidate;
+use fluxo::ledger::{EntryRequest, Ledger, LedgerError, RelayPolicy, Written};
+use fluxo::ports::{BalanceStore, Inbox, LedgerStore, PortError, Publisher};
+use jiff::civil::{Date, date};
+use jiff::{SignedDuration, Timestamp};
+
+const NOW: &str = "2026-11-23T15:00:00Z";
+const TODAY: Date = date(2026, 11, 23);
+/// Receives after which a message is dead-lettered.
+const MAX_RECEIVES: i64 = 3;
+const POISON: &str = "poison: no posting decodes from this";
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Embedded,
+    Dynamo,
+}
+
+/// Where the store lives, so a scenario can reach it under the ports or through the network.
+enum Seat {
+    Embedded { dir: tempfile::TempDir, queue: EmbeddedQueue },
+    Dynamo { faults: Arc<Faults>, sqs: aws_sdk_sqs::Client, queue_url: String },
+}
+
+/// A ledger over a real store and queue, with switchable faults, and the client's record of what it
+/// was answered.
+struct Rig {
+    ledger: Ledger,
+    clock: Arc<TestClock>,
+    link: Arc<SwitchedPublisher>,
+    consumer: Arc<DyingBalances>,
+    inbox: Arc<dyn Inbox>,
+    seat: Seat,
+    account: AccountId,
+    /// Every entry the client was answered for (201, or the 200 replay of one), by entry id.
+    acked: Mutex<BTreeMap<String, (Date, i64)>>,
+}
+
+type Stores = (Arc<dyn LedgerStore>, Arc<dyn BalanceStore>, Arc<dyn Publisher>, Arc<dyn Inbox>, Seat);
+
+async fn embedded() -> Stores {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path()).expect("store");
+    let settings = QueueSettings { visibility_timeout: SignedDuration::from_millis(1), max_receives: MAX_RECEIVES };
+    let queue = EmbeddedQueue::open(dir.path(), settings).expect("queue");
+    let seat = Seat::Embedded { dir, queue: queue.clone() };
+    (Arc::new(store.clone()), Arc::new(store), Arc::new(queue.clone()), Arc::new(queue), seat)
+}
+
+async fn dynamo(moto: &str) -> Stores {
+    // Held answers come back after the SDK gave up on the attempt.
+    let (url, faults) = faulty::proxy::start(moto, ATTEMPT_TIMEOUT + Duration::from_millis(500)).await;
+    let clients = support::clients(&url, None);
+    let table = support::unique("ledger");
+    ensure_table(&clients.dynamodb, &table).await.expect("table");
+    let urls = ensure_queues(&clients.sqs, &support::unique("entries"), MAX_RECEIVES, 0).await.expect("queues");
+    let store = DynamoStore::new(clients.dynamodb, &table);
+    let queue = SqsQueue::new(clients.sqs.clone(), &urls.queue, Some(urls.dead_letter));
+    let seat = Seat::Dynamo { faults, sqs: clients.sqs, queue_url: urls.queue };
+    (Arc::new(store.clone()), Arc::new(store), Arc::new(queue.clone()), Arc::new(queue), seat)
+}
+
+/// A rig over `backend` with an account `shop`; `None` when the emulator is not installed (outside
+/// CI only: under `CI=true` a missing emulator fails).
+async fn rig(backend: Backend) -> Option<Rig> {
+    let (store, balances, publisher, inbox, seat) = match backend {
+        Backend::Embedded => embedded().await,
+        Backend::Dynamo => dynamo(&support::moto_url()?).await,
+    };
+    let clock = TestClock::at(NOW);
+    let link = SwitchedPublisher::over(publisher);
+    let consumer = DyingBalances::over(balances);
+    let relay = RelayPolicy {
+        grace: SignedDuration::from_secs(60),
+        interval: SignedDuration::from_mins(5),
+        batch_max: 100,
+        attempts_max: 12,
+    };
+    let ledger = Ledger { store, balances: consumer.clone(), publisher: link.clone(), clock: clock.clone(), relay };
+    let account = AccountId::parse("shop").expect("id");
+    let (name, currency) = (AccountName::parse("Shop").expect("name"), Currency::parse("BRL").expect("currency"));
+    let zone = Zone::parse("America/Sao_Paulo").expect("zone");
+    ledger.put_account(account.clone(), name, currency, zone).await.expect("account");
+    Some(Rig { ledger, clock, link, consumer, inbox, seat, account, acked: Mutex::default() })
+}
+
+fn request(net: i64, days_back: i64) -> EntryRequest {
+    let kind = if net < 0 { EntryType::Debit } else { EntryType::Credit };
+    let occurred_at = NOW.parse::<Timestamp>().expect("now").checked_sub(SignedDuration::from_hours(24 * days_back));
+    EntryRequest {
+        kind,
+        amount: Amount::from_minor(net.abs()).expect("amount"),
+        description: None,
+        occurred_at: Some(occurred_at.expect("instant")),
+        currency: None,
+    }
+}
+
+impl Rig {
+    /// Sends one entry request as a client would, keeping what it was answered.
+    async fn send(&self, key: &str, net: i64, days_back: i64) -> Result<Written, LedgerError> {
+        let key = IdempotencyKey::parse(key).expect("key");
+        let written = self.ledger.record_entry(&self.account, key, request(net, days_back)).await?;
+        let body: serde_json::Value = serde_json::from_str(&written.response.body).expect("json");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let day = body["business_date"].as_str().expect("date").parse().expect("date");
+        let earlier = self.acked.lock().expect("acked").insert(id, (day, net));
+        assert!(earlier.is_none() || earlier == Some((day, net)), "a key answered with another entry");
+        Ok(written)
+    }
+
+    /// Records an entry that must be answered 201.
+    async fn post(&self, key: &str, net: i64, days_back: i64) {
+        let written = self.send(key, net, days_back).await.expect("recorded");
+        assert!(!written.replayed, "{key} was new");
+    }
+
+    /// Puts `body` on the queue as it is, as no producer of the ledger would.
+    async fn send_raw(&self, body: &str) {
+        match &self.seat {
+            Seat::Embedded { queue, .. } => queue.send_raw(vec![body.to_owned()]).await.expect("send"),
+            Seat::Dynamo { sqs, queue_url, .. } => {
+                sqs.send_message().queue_url(queue_url).message_body(body).send().await.expect("send");
+            }
+        }
+    }
+
+    /// Runs relay and the queue until a round moves nothing. Each round lets relay's clock pass its
+    /// grace period and interval.
+    async fn settle(&self) {
+        for _ in 0..40 {
+            self.clock.advance(SignedDuration::from_mins(6));
+            let republished = self.ledger.run_relay().await.expect("relay").republished;
+            let consumed = self.drain().await;
+            let depths = self.inbox.depths().await.expect("depths");
+            if republished == 0 && consumed == 0 && depths.visible == 0 && depths.in_flight == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("relay and the queue never settled");
+    }
+
+    /// Consumes the queue until a receive comes back empty; returns how many messages it handled.
+    async fn drain(&self) -> usize {
+        let mut consumed = 0;
+        for _ in 0..200 {
+            let batch = self.inbox.receive(10).await.expect("receive");
+            if batch.is_empty() {
+                return consumed;
+            }
+            consumed += batch.len();
+            consolidate::consume(&self.ledger, self.inbox.as_ref(), &batch).await;
+        }
+        panic!("the queue never ran dry");
+    }
+
+    /// Every entry of a business date, through every page.
+    async fn entries_of(&self, day: Date) -> Vec<Entry> {
+        let mut all = Vec::new();
+        let mut after = None;
+        for _ in 0..100 {
+            let page = self.ledger.entries(&self.account, day, after, 50).await.expect("entries");
+            all.extend(page.items);
+            after = page.more_after;
+            if after.is_none() {
+                return all;
+            }
+        }
+        panic!("entries of {day} never ended");
+    }
+
+    /// The books after quiescence: each day's balance is the sum of its entries, every acknowledged
+    /// entry is listed exactly once with its amount, and only the poison message is dead.
+    async fn audit(&self) {
+        let acked = self.acked.lock().expect("acked").clone();
+        let from = acked.values().map(|(day, _)| *day).min().unwrap_or(TODAY);
+        let (_, days, _) =
+            self.ledger.daily(&self.account, DateRange::new(from, TODAY).expect("range")).await.expect("daily");
+        let mut listed: BTreeMap<String, (Date, i64)> = BTreeMap::new();
+        let mut closing = 0;
+        for day in &days {
+            let entries = self.entries_of(day.date).await;
+            let (mut credits, mut debits) = (0, 0);
+            for e in &entries {
+                let net = match e.kind {
+                    EntryType::Credit => e.amount.minor(),
+                    EntryType::Debit => -e.amount.minor(),
+                };
+                *if net > 0 { &mut credits } else { &mut debits } += net.abs();
+                assert!(listed.insert(e.id.to_string(), (e.business_date, net)).is_none(), "{} listed twice", e.id);
+            }
+            closing += credits - debits;
+            let count = i64::try_from(entries.len()).expect("count");
+            assert_eq!(
+                (day.credits, day.debits, day.entry_count, day.closing),
+                (credits, debits, count, closing),
+                "{}",
+                day.date
+            );
+        }
+        for (id, answered) in &acked {
+            assert_eq!(listed.get(id), Some(answered), "acknowledged entry {id} is in the books as answered");
+        }
+        let depths = self.inbox.depths().await.expect("depths");
+        assert_eq!((depths.visible, depths.in_flight, depths.dead), (0, 0, 1), "only the poison message is dead");
+    }
+
+    /// The poison message, then quiescence and the audit: the epilogue of every scenario.
+    async fn settle_and_audit(&self) {
+        self.send_raw(POISON).await;
+        self.settle().await;
+        self.audit().await;
+    }
+
+    /// The store refuses or delays requests for a moment, within what the client's retries ride out:
+    /// three throttled DynamoDB requests, or another writer holding SQLite's lock for 300 ms.
+    fn throttle_briefly(&self) -> Option<std::thread::JoinHandle<()>> {
+        match &self.seat {
+            Seat::Dynamo { faults, .. } => {
+                faults.throttle.store(3, Ordering::SeqCst);
+                None
+            }
+            Seat::Embedded { dir, .. } => Some(hold_lock(dir.path(), Duration::from_millis(300))),
+        }
+    }
+}
+
+/// Takes SQLite's write lock on the ledger from another connection and holds it for `held`.
+fn hold_lock(dir: &std::path::Path, held: Duration) -> std::thread::JoinHandle<()> {
+    let db = rusqlite::Connection::open(dir.join("ledger.sqlite")).expect("open");
+    db.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    std::thread::spawn(move || {
+        std::thread::sleep(held);
+        db.execute_batch("COMMIT").expect("unlock");
+    })
+}
+
+/// Waits, boundedly, until `done` holds.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Runs each named scenario once per backend, as `embedded::name` and `dynamodb::name`.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Embedded).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Dynamo).await;
+            })*
+        }
+    };
+}
+
+scenarios!(
+    given_the_publish_fails_after_the_write_then_relay_brings_every_entry_in_once,
+    given_the_function_dies_between_write_and_publish_then_the_retry_replays_and_relay_consolidates,
+    given_the_consumer_dies_mid_batch_then_the_redelivered_batch_counts_each_entry_once,
+    given_messages_delivered_twice_and_five_times_then_each_entry_counts_once,
+    given_the_store_throttles_for_a_while_then_retries_ride_it_out,
+);
+
+async fn given_the_publish_fails_after_the_write_then_relay_brings_every_entry_in_once(backend: Backend) {
+    let Some(rig) = rig(backend).await else { return };
+    rig.link.set(Link::Down);
+    rig.post("a", 700, 0).await;
+    rig.post("b", -200, 1).await;
+    rig.post("c", 50, 3).await;
+    rig.link.set(Link::Up);
+    rig.post("d", 5, 0).await;
+    assert_eq!(rig.inbox.depths().await.expect("depths").visible, 1, "only the last publish reached the queue");
+    rig.settle_and_audit().await;
+}
+
+async fn given_the_function_dies_between_write_and_publish_then_the_retry_replays_and_relay_consolidates(
+    backend: Backend,
+) {
+    let Some(rig) = rig(backend).await else { return };
+    let rig = Arc::new(rig);
+    rig.post("before", 300, 0).await;
+    rig.link.set(Link::Hang);
+    let dying = tokio::spawn({
+        let rig = rig.clone();
+        async move {
+            rig.ledger.record_entry(&rig.account, IdempotencyKey::parse("dies").expect("key"), request(90, 2)).await
+        }
+    });
+    let key = IdempotencyKey::parse("dies").expect("key");
+    for _ in 0..500 {
+        if rig.ledger.store.find_key(&rig.account, &key).await.expect("find").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    dying.abort();
+    assert!(dying.await.expect_err("the function died").is_cancelled());
+    rig.link.set(Link::Up);
+    let retry = rig.send("dies", 90, 2).await.expect("the client's retry");
+    assert!(retry.replayed, "the write had committed before the function died");
+    rig.settle_and_audit().await;
+}
+
+async fn given_the_consumer_dies_mid_batch_then_the_redelivered_batch_counts_each_entry_once(backend: Backend) {
+    let Some(rig) = rig(backend).await else { return };
+    for (i, days_back) in [0, 0, 1, 1, 2, 5].into_iter().enumerate() {
+        rig.post(&format!("k{i}"), 100 + i64::try_from(i).expect("i"), days_back).await;
+    }
+    let batch = rig.inbox.receive(10).await.expect("receive");
+    assert!(!batch.is_empty(), "the entries are queued");
+    rig.consumer.die_after(batch.len() / 2);
+    let consumer = tokio::spawn({
+        let (ledger, inbox) = (rig.ledger.clone(), rig.inbox.clone());
+        async move { consolidate::consume(&ledger, inbox.as_ref(), &batch).await }
+    });
+    until("the consumer applied part of its batch and died", || rig.consumer.died()).await;
+    consumer.abort();
+    assert!(consumer.await.expect_err("the consumer died").is_cancelled());
+    rig.settle_and_audit().await;
+}
+
+async fn given_messages_delivered_twice_and_five_times_then_each_entry_counts_once(backend: Backend) {
+    let Some(rig) = rig(backend).await else { return };
+    rig.post("twice", 1_000, 0).await;
+    rig.post("five", -400, 1).await;
+    let bodies: Vec<String> = rig.inbox.receive(10).await.expect("receive").into_iter().map(|d| d.body).collect();
+    assert_eq!(bodies.len(), 2);
+    let copies = [1, 4];
+    for (body, extra) in bodies.iter().zip(copies) {
+        for _ in 0..extra {
+            rig.send_raw(body).await;
+        }
+    }
+    rig.settle_and_audit().await;
+}
+
+async fn given_the_store_throttles_for_a_while_then_retries_ride_it_out(backend: Backend) {
+    let Some(rig) = rig(backend).await else { return };
+    let held = rig.throttle_briefly();
+    rig.post("during", 250, 0).await;
+    if let Some(held) = held {
+        held.join().expect("lock released");
+    }
+    rig.post("after", -50, 0).await;
+    let held = rig.throttle_briefly();
+    rig.settle().await;
+    if let Some(held) = held {
+        held.join().expect("lock released");
+    }
+    if let Seat::Dynamo { faults, .. } = &rig.seat {
+        assert_eq!(faults.throttled.load(Ordering::SeqCst), 6, "every injected throttle was met and retried");
+    }
+    rig.settle_and_audit().await;
+}
+
+/// GIVEN DynamoDB throttles every attempt of a request
+/// WHEN the client's retries are spent
+/// THEN the entry is refused as unavailable, nothing is written, and the client's retry records it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_given_throttling_longer_than_the_retries_then_the_request_fails_whole_and_its_retry_records_once() {
+    let Some(rig) = rig(Backend::Dynamo).await else { return };
+    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    faults.throttle.store(ATTEMPTS_MAX, Ordering::SeqCst);
+    let refused = rig.send("k", 800, 0).await.expect_err("throttled throughout");
+    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable(_))), "{refused:?}");
+    assert_eq!(faults.throttled.load(Ordering::SeqCst), ATTEMPTS_MAX);
+    assert!(rig.entries_of(TODAY).await.is_empty(), "nothing was written");
+    rig.post("k", 800, 0).await;
+    rig.settle_and_audit().await;
+}
+
+/// GIVEN DynamoDB commits a write but its answer never reaches the function (the attempt times out)
+/// WHEN the SDK retries the write
+/// THEN the retry meets the committed write and the client still gets its 201, with one entry; and a
+/// consolidation write whose answer is lost counts its entries once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_given_a_write_whose_answer_is_lost_then_the_retry_answers_201_and_counts_once() {
+    let Some(rig) = rig(Backend::Dynamo).await else { return };
+    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    faults.stall_writes.store(1, Ordering::SeqCst);
+    rig.post("lost-answer", 1_234, 0).await;
+    assert_eq!(faults.stalled.load(Ordering::SeqCst), 1, "the recording write's answer was held");
+    assert_eq!(rig.entries_of(TODAY).await.len(), 1);
+    faults.stall_writes.store(1, Ordering::SeqCst);
+    rig.settle_and_audit().await;
+    assert_eq!(faults.stalled.load(Ordering::SeqCst), 2, "a consolidation write's answer was held too");
+}
+
+/// GIVEN another writer holds the embedded store's lock longer than its busy timeout
+/// WHEN an entry is sent
+/// THEN it is refused as unavailable and writes nothing, and the client's retry records it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_given_a_lock_held_past_the_busy_timeout_then_the_request_fails_whole_and_its_retry_records_once() {
+    let Some(rig) = rig(Backend::Embedded).await else { return };
+    let Seat::Embedded { dir, .. } = &rig.seat else { unreachable!("an embedded rig") };
+    let held = hold_lock(dir.path(), Duration::from_millis(5_500));
+    let refused = rig.send("k", 800, 0).await.expect_err("locked throughout");
+    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable(_))), "{refused:?}");
+    held.join().expect("lock released");
+    assert!(rig.entries_of(TODAY).await.is_empty(), "nothing was written");
+    rig.post("k", 800, 0).await;
+    rig.settle_and_audit().await;
+}
