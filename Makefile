@@ -4,14 +4,14 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit infra-check tools fmt venv package
+.PHONY: run test fmt-check lint unit infra-check tools fmt venv package load bench-throughput
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint unit infra-check
+test: fmt-check lint unit infra-check contract
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -33,6 +33,13 @@ infra-check: tools venv
 	.venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 	$(CARGO) nextest run --workspace -E 'binary(infra)' --no-fail-fast
 
+.PHONY: contract
+
+## contract: schemathesis (pinned in requirements-dev.txt) generates requests from docs/openapi.yaml
+## against a fresh `fluxo serve`; fails on any 5xx and any status, header or body outside the document
+contract: venv
+	CARGO="$(CARGO)" tests/contract/run
+
 ## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
 tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
@@ -44,8 +51,68 @@ fmt:
 ## package: each function as an arm64 Lambda zip, target/lambda/<function>/bootstrap.zip
 package: venv
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --arm64 --output-format zip \
-		-p ingest -p report -p consolidate -p relay
+		--no-default-features -p ingest -p report -p consolidate -p relay
 	@ls -l target/lambda/*/bootstrap.zip
+
+.PHONY: bench-coldstart bench-package bench-requests
+
+## bench-coldstart: each function's release binary (as packaged: no embedded store) and a hello-world
+## lambda_runtime floor under a loopback Runtime API emulator: time to ready, to first response, peak RSS
+bench-coldstart:
+	$(CARGO) build --release --no-default-features -p ingest -p report -p consolidate -p relay -p fluxo-hello
+	$(CARGO) run --release -p fluxo-coldstart -- --runs 20 --bin-dir target/release
+
+## bench-package: `make package`, then each zip's size and its bootstrap's against the 4 MB target
+bench-package: package
+	@for f in ingest report consolidate relay; do \
+		z=target/lambda/$$f/bootstrap.zip; zip_b=$$(stat -c %s $$z); bin_b=$$(unzip -Zt $$z | awk '{print $$3}'); \
+		verdict=met; [ $$zip_b -lt 4000000 ] || verdict=MISSED; \
+		printf '%-12s zip %9d bytes  bootstrap %9d bytes  < 4,000,000: %s\n' $$f $$zip_b $$bin_b $$verdict; \
+	done
+
+## bench-requests: DynamoDB and SQS requests per entry on the moto emulator, priced per million entries
+bench-requests: venv
+	python3 benches/cost.py
+
+.PHONY: bench-cpu
+
+## bench-cpu: handler CPU per request over in-memory ports (criterion, shared/benches/handlers.rs):
+## ingest, consolidation per entry and the daily and 31-day reports, each auth mode
+bench-cpu:
+	$(CARGO) bench -p fluxo-shared --bench handlers
+
+## load: k6 load tests (tests/load/) against a fresh `fluxo serve` on a loopback port: peak, then the
+## ingest ramp, each followed by the audit of acknowledged entries against consolidated balances
+load: venv
+	$(CARGO) build --release -p fluxo
+	tests/load/run.sh load
+
+## bench-throughput: the throughput of `fluxo serve` on the embedded store (BENCHMARKS.md): 1,000
+## entries/s with latency and consolidation lag, then the ingest, report and health ramps, each audited
+bench-throughput: venv
+	$(CARGO) build --release -p fluxo
+	tests/load/run.sh throughput
+
+.PHONY: fuzz
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= entry_body money dates message request
+CARGO_FUZZ_VERSION := 0.13.2
+
+## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS (default 60) from its seed corpus
+## (fuzz/corpus/<target>, read only: new inputs go to fuzz/target/corpus/<target>); fails on any crash,
+## whose input lands in fuzz/artifacts/<target>/. Stable toolchain: `--sanitizer none` leaves out the
+## nightly-only AddressSanitizer, which safe Rust needs least; debug assertions and overflow checks stay on.
+fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		$(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t; \
+		dict=; [ -f fuzz/dict/$$t.dict ] && dict=-dict=$(CURDIR)/fuzz/dict/$$t.dict; \
+		echo "fuzz $$t for $(FUZZ_SECONDS)s"; \
+		$(CARGO) fuzz run --sanitizer none $$t $(CURDIR)/fuzz/target/corpus/$$t $(CURDIR)/fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict || exit 1; \
+	done
 
 ## venv: Python-distributed tools (cargo-lambda) in the project-local .venv, pinned in requirements-dev.txt
 venv: .venv/.installed
