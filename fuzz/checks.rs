@@ -587,8 +587,9 @@ fn is_uuid_v7(raw: &str) -> bool {
 /// handler of its function: never a server error, refusals and reads write nothing, and a route names
 /// exactly the path it came from.
 pub fn request(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(req) = lambda_http::request::from_str(text) else { return };
+    let Ok(mut event) = serde_json::from_slice::<Value>(data) else { return };
+    as_api_gateway_sends(&mut event);
+    let Ok(req) = lambda_http::request::from_str(&event.to_string()) else { return };
     let path = request_path(&req);
     let routed = route(&req);
     if let Ok(r) = &routed {
@@ -614,6 +615,51 @@ pub fn request(data: &[u8]) {
         assert!(writes.is_empty(), "a refused request wrote {writes:?}");
     } else if !ingests {
         assert!(writes.is_empty(), "a read wrote {writes:?}");
+    }
+}
+
+/// Sets the parts of an event that lambda_http's conversion unwraps to values API Gateway always sends.
+///
+/// lambda_http 1.3 builds the request URL from the `Host` header (or `domainName`), `X-Forwarded-Proto`
+/// and the path, then unwraps it; it also unwraps the query string and a base64 body. An event with a
+/// scheme like `h!ttps`, a path without its leading `/`, a query with a space or a body that is not
+/// base64 panics inside lambda_http, before Fluxo sees it. API Gateway never sends such events (it sets
+/// those headers itself and encodes what the client sent), so the check mends them and leaves the rest
+/// of the event, including everything Fluxo reads, to the fuzzer.
+fn as_api_gateway_sends(event: &mut Value) {
+    for key in ["headers", "multiValueHeaders"] {
+        let Some(Value::Object(headers)) = event.get_mut(key) else { continue };
+        for (name, value) in headers.iter_mut() {
+            let sent = match name.to_ascii_lowercase().as_str() {
+                "host" => "api.fluxo.test",
+                "x-forwarded-proto" => "https",
+                _ => continue,
+            };
+            *value = if key == "headers" { json!(sent) } else { json!([sent]) };
+        }
+    }
+    if let Some(domain @ Value::String(_)) = event.pointer_mut("/requestContext/domainName") {
+        *domain = json!("api.fluxo.test");
+    }
+    for key in ["path", "rawPath"] {
+        if let Some(Value::String(path)) = event.get_mut(key)
+            && !path.starts_with('/')
+        {
+            path.insert(0, '/');
+        }
+    }
+    let uri_safe = |q: &str| q.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b));
+    if let Some(Value::String(query)) = event.get_mut("rawQueryString")
+        && !uri_safe(query)
+    {
+        query.clear();
+    }
+    let base64 = event.get("isBase64Encoded") == Some(&json!(true));
+    if let Some(Value::String(body)) = event.get_mut("body")
+        && base64
+        && base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).is_err()
+    {
+        *body = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
     }
 }
 
