@@ -46,6 +46,10 @@ pub fn encode(posting: &Posting) -> String {
 /// # Errors
 /// When the body is not a posting of a known version.
 pub fn decode(body: &str) -> Result<Posting, Invalid> {
+    // serde reads a struct from a JSON array too; a message is an object with named fields only.
+    if !body.trim_start().starts_with('{') {
+        return Err(Invalid::new("not a posting message: not a JSON object"));
+    }
     let wire: Wire = serde_json::from_str(body).map_err(|e| Invalid::new(format!("not a posting message: {e}")))?;
     if wire.v != VERSION {
         return Err(Invalid::new(format!("unknown message version {}", wire.v)));
@@ -84,6 +88,7 @@ mod tests {
             "{}",
             "not json",
             r#"{"v":2,"account_id":"a","entry_id":"x","type":"credit","amount":1,"business_date":"2026-01-01","recorded_at":"2026-01-01T00:00:00Z"}"#,
+            r#"[1,"a","019aa8c0-0000-7000-8000-000000000001","credit",1,"2026-01-01","2026-01-01T00:00:00Z"]"#,
         ] {
             assert!(decode(bad).is_err(), "{bad:?} was accepted");
         }

@@ -81,8 +81,11 @@ pub fn json_object(req: &Request) -> Result<Option<Fields>, ApiError> {
     Ok(Some(Fields { entries: object.0, errors: Vec::new() }))
 }
 
+/// The field name in `duplicate field `{name}` at line L column C`; a name may itself hold backticks,
+/// so it ends at the last one.
 fn duplicate_name(message: &str) -> String {
-    message.split('`').nth(1).unwrap_or("body").to_owned()
+    let name = message.strip_prefix("duplicate field `").and_then(|rest| rest.rsplit_once('`')).map(|(name, _)| name);
+    name.unwrap_or("body").to_owned()
 }
 
 /// A JSON object read with duplicate keys refused (serde_json would keep the last silently).
@@ -190,6 +193,8 @@ mod tests {
     fn duplicate_keys_are_refused_by_name() {
         let err = json_object(&post(r#"{"amount":1,"amount":2}"#, "application/json")).expect_err("duplicate");
         assert!(matches!(err, ApiError::Invalid(ref e) if e[0].field == "amount"), "{err:?}");
+        let err = json_object(&post(r#"{"a`b":1,"a`b":2}"#, "application/json")).expect_err("duplicate");
+        assert!(matches!(err, ApiError::Invalid(ref e) if e[0].field == "a`b"), "{err:?}");
     }
 
     #[test]
