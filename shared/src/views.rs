@@ -1,6 +1,7 @@
 //! The JSON shapes of the v1 contract. Handlers and the ledger render through these, so a stored
 //! idempotent response and a fresh read of the same entry look alike.
 
+use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::domain::account::Account;
@@ -70,7 +71,8 @@ pub struct EntryPageView<'a> {
 
 #[derive(Serialize)]
 pub struct DayView {
-    pub date: String,
+    /// Serialised as `YYYY-MM-DD` straight into the output, without a string per day.
+    pub date: Date,
     pub opening_balance: i64,
     pub credits: i64,
     pub debits: i64,
@@ -82,7 +84,7 @@ pub struct DayView {
 impl From<&DailyBalance> for DayView {
     fn from(d: &DailyBalance) -> Self {
         Self {
-            date: d.date.to_string(),
+            date: d.date,
             opening_balance: d.opening,
             credits: d.credits,
             debits: d.debits,
