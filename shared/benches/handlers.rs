@@ -189,7 +189,7 @@ fn new_entry(day: Date, kind: EntryType, amount: i64, key: &str) -> NewEntry {
 
 /// A credit of 15.00 or a debit of 4.00, alternately: a till's day.
 fn nth_entry(day: Date, n: u64) -> NewEntry {
-    let (kind, amount) = if n % 2 == 0 { (EntryType::Credit, 1500) } else { (EntryType::Debit, 400) };
+    let (kind, amount) = if n.is_multiple_of(2) { (EntryType::Credit, 1500) } else { (EntryType::Debit, 400) };
     new_entry(day, kind, amount, &format!("seed-{n}"))
 }
 
