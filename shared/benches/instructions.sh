@@ -6,6 +6,8 @@
 # Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 
+command -v valgrind >/dev/null || { echo "instructions.sh needs valgrind: apt-get install valgrind" >&2; exit 1; }
+
 target=${PROFILE_TARGET_DIR:-target/profile-bench}
 CARGO_TARGET_DIR=$target CARGO_PROFILE_BENCH_STRIP=false CARGO_PROFILE_BENCH_DEBUG=line-tables-only \
     ${CARGO:-cargo} bench -p fluxo-shared --bench handlers --no-run
