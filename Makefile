@@ -48,18 +48,28 @@ tools:
 fmt:
 	$(CARGO) fmt --all
 
-## package: each function as an arm64 Lambda zip, target/lambda/<function>/bootstrap.zip
+# The Lambda packages are built for size: opt-level "s" takes about 29% off each zip (BENCHMARKS.md,
+# "Package size"). Only these builds: `fluxo serve` and the benchmarks keep the release profile's 3.
+LAMBDA_OPT = CARGO_PROFILE_RELEASE_OPT_LEVEL=s
+
+## package: each function as an arm64 Lambda zip, target/lambda/<function>/bootstrap.zip, without the
+## embedded store (--no-default-features) and built for size. --disable-optimizations because
+## cargo-lambda's own release defaults include panic = "abort", which would override the release
+## profile's unwinding panics (the profile already has lto, codegen-units = 1 and strip).
 package: venv
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo-lambda lambda build --release --arm64 --output-format zip \
-		--no-default-features -p ingest -p report -p consolidate -p relay
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(LAMBDA_OPT) cargo-lambda lambda build --release --arm64 --output-format zip \
+		--disable-optimizations --no-default-features -p ingest -p report -p consolidate -p relay
 	@ls -l target/lambda/*/bootstrap.zip
 
-.PHONY: bench-coldstart bench-package bench-requests
+.PHONY: bench bench-coldstart bench-package bench-requests
 
-## bench-coldstart: each function's release binary (as packaged: no embedded store) and a hello-world
+## bench: every figure in BENCHMARKS.md, each section's target in turn (about 30 minutes on 2 cores)
+bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput
+
+## bench-coldstart: each function's release binary (built as packaged, for x86_64) and a hello-world
 ## lambda_runtime floor under a loopback Runtime API emulator: time to ready, to first response, peak RSS
 bench-coldstart:
-	$(CARGO) build --release --no-default-features -p ingest -p report -p consolidate -p relay -p fluxo-hello
+	$(LAMBDA_OPT) $(CARGO) build --release --no-default-features -p ingest -p report -p consolidate -p relay -p fluxo-hello
 	$(CARGO) run --release -p fluxo-coldstart -- --runs 20 --bin-dir target/release
 
 ## bench-package: `make package`, then each zip's size and its bootstrap's against the 4 MB target
@@ -77,9 +87,11 @@ bench-requests: venv
 .PHONY: bench-cpu
 
 ## bench-cpu: handler CPU per request over in-memory ports (criterion, shared/benches/handlers.rs):
-## ingest, consolidation per entry and the daily and 31-day reports, each auth mode
+## ingest, consolidation per entry and the daily and 31-day reports, each auth mode; then instructions
+## per call under valgrind's callgrind (shared/benches/instructions.sh), which the machine's load does not move
 bench-cpu:
 	$(CARGO) bench -p fluxo-shared --bench handlers
+	CARGO="$(CARGO)" shared/benches/instructions.sh
 
 ## load: k6 load tests (tests/load/) against a fresh `fluxo serve` on a loopback port: peak, then the
 ## ingest ramp, each followed by the audit of acknowledged entries against consolidated balances
