@@ -6,6 +6,7 @@
 //! balance, every balance equals the sum of its listed entries, the poison message sent in each
 //! scenario is in the dead-letter queue and nothing else is.
 
+#[macro_use]
 mod faulty;
 mod support;
 
@@ -272,30 +273,16 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-/// Runs each named scenario once per backend, as `embedded::name` and `dynamodb::name`.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Embedded).await;
-            })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Dynamo).await;
-            })*
-        }
-    };
-}
-
-scenarios!(
-    given_the_publish_fails_after_the_write_then_relay_brings_every_entry_in_once,
-    given_the_function_dies_between_write_and_publish_then_the_retry_replays_and_relay_consolidates,
-    given_the_consumer_dies_mid_batch_then_the_redelivered_batch_counts_each_entry_once,
-    given_messages_delivered_twice_and_five_times_then_each_entry_counts_once,
-    given_the_store_throttles_for_a_while_then_retries_ride_it_out,
+// Each scenario over the embedded store and queue, and over DynamoDB and SQS on moto.
+per_backend!(
+    [embedded => Embedded, dynamodb => Dynamo]
+    [
+        given_the_publish_fails_after_the_write_then_relay_brings_every_entry_in_once,
+        given_the_function_dies_between_write_and_publish_then_the_retry_replays_and_relay_consolidates,
+        given_the_consumer_dies_mid_batch_then_the_redelivered_batch_counts_each_entry_once,
+        given_messages_delivered_twice_and_five_times_then_each_entry_counts_once,
+        given_the_store_throttles_for_a_while_then_retries_ride_it_out,
+    ]
 );
 
 async fn given_the_publish_fails_after_the_write_then_relay_brings_every_entry_in_once(backend: Backend) {

@@ -4,6 +4,7 @@
 //! consumer that dies mid-batch, forged postings, balances near the overflow limit, concurrent
 //! retries, and random histories against a model. The queue behaviour runs over every queue too.
 //! `faults.rs` takes the same faults through the real queue to quiescence.
+#[macro_use]
 mod faulty;
 mod support;
 
@@ -95,45 +96,25 @@ async fn harness(backend: Backend) -> Option<Harness> {
     Some(Harness { ledger, clock, queue, consumer, account, seat })
 }
 
-/// Runs each named scenario once per backend, as `embedded::name`, `dynamodb::name` and `memory::name`.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Embedded).await;
-            })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Dynamo).await;
-            })*
-        }
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Memory).await;
-            })*
-        }
-    };
-}
-
-conformance!(
-    given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the_entry_is_consolidated_once,
-    given_a_message_delivered_twice_and_five_times_then_it_counts_once,
-    given_a_posting_that_does_not_match_its_entry_then_it_is_rejected_and_the_rest_apply,
-    given_balances_at_the_i64_limit_then_the_overflowing_group_is_rejected_not_wrapped,
-    given_one_key_sent_concurrently_then_exactly_one_entry_is_recorded,
-    given_a_used_key_with_another_body_then_it_conflicts_and_writes_nothing,
-    given_a_retry_after_the_backdating_window_closed_then_the_original_answer_is_replayed,
-    given_reversals_then_the_original_is_marked_once_and_a_reversal_cannot_be_reversed,
-    given_entries_over_several_pages_then_each_is_listed_once_in_id_order,
-    given_postings_across_months_in_any_order_then_balances_carry_exactly,
-    given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact,
-    given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts,
-    given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
-    given_a_deleted_message_then_it_is_never_delivered_again,
+// Each scenario over every store: embedded, DynamoDB on moto, and in-memory.
+per_backend!(
+    [embedded => Embedded, dynamodb => Dynamo, memory => Memory]
+    [
+        given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the_entry_is_consolidated_once,
+        given_a_message_delivered_twice_and_five_times_then_it_counts_once,
+        given_a_posting_that_does_not_match_its_entry_then_it_is_rejected_and_the_rest_apply,
+        given_balances_at_the_i64_limit_then_the_overflowing_group_is_rejected_not_wrapped,
+        given_one_key_sent_concurrently_then_exactly_one_entry_is_recorded,
+        given_a_used_key_with_another_body_then_it_conflicts_and_writes_nothing,
+        given_a_retry_after_the_backdating_window_closed_then_the_original_answer_is_replayed,
+        given_reversals_then_the_original_is_marked_once_and_a_reversal_cannot_be_reversed,
+        given_entries_over_several_pages_then_each_is_listed_once_in_id_order,
+        given_postings_across_months_in_any_order_then_balances_carry_exactly,
+        given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact,
+        given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts,
+        given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
+        given_a_deleted_message_then_it_is_never_delivered_again,
+    ]
 );
 
 fn credit(amount: i64) -> EntryRequest {

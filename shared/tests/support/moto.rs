@@ -18,21 +18,30 @@ struct Moto {
 
 static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
 
-fn moto_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+/// The project's Python, with moto installed by `make venv`.
+fn python() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3")
+}
+
+/// moto's server with DynamoDB operations made atomic, as they are in DynamoDB (see the script).
+fn launcher() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/support/moto_server.py")
 }
 
 fn start() -> Option<Moto> {
-    let binary = moto_binary();
-    if !binary.exists() {
-        let why = format!("{} is missing: run `make venv`", binary.display());
+    let binary = python();
+    if !binary.exists() || !binary.with_file_name("moto_server").exists() {
+        let why = format!("moto is missing from {}: run `make venv`", binary.display());
         assert!(std::env::var("CI").as_deref() != Ok("true"), "the emulator is required under CI=true: {why}");
         eprintln!("skipping emulator tests: {why}");
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-    let script =
-        format!("\"{}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m", binary.display());
+    let script = format!(
+        "\"{}\" \"{}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m",
+        binary.display(),
+        launcher().display()
+    );
     let shell = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("start moto_server");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
