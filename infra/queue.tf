@@ -46,6 +46,10 @@ resource "aws_lambda_event_source_mapping" "consolidate" {
   batch_size                         = var.consolidate_batch_size
   maximum_batching_window_in_seconds = var.consolidate_batch_window_s
   function_response_types            = ["ReportBatchItemFailures"]
+  # Pausing consolidation stops the polling: postings wait in the queue with their receive counts
+  # untouched, and drain when it is enabled again. (Reserved concurrency 0 would instead throttle
+  # every batch back to the queue, count a receive each time, and dead-letter a long pause.)
+  enabled = var.consolidation_enabled
 
   scaling_config {
     maximum_concurrency = var.consolidate_max_concurrency

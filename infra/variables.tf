@@ -154,6 +154,12 @@ variable "consolidate_timeout_s" {
   default     = 30
 }
 
+variable "consolidation_enabled" {
+  description = "Whether SQS hands postings to consolidate; false pauses consolidation while ingest keeps recording (docs/operations.md)."
+  type        = bool
+  default     = true
+}
+
 variable "consolidate_reserved_concurrency" {
   description = "Concurrency reserved for consolidate; at least consolidate_max_concurrency."
   type        = number
