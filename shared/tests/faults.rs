@@ -19,13 +19,13 @@ use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
 use faulty::proxy::Faults;
 use fluxo::adapters::aws::{ATTEMPT_TIMEOUT, ATTEMPTS_MAX, DynamoStore, SqsQueue, ensure_queues, ensure_table};
 use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
-use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::domain::account::AccountId;
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{Entry, EntryType};
 use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
 use fluxo::handlers::consolidate;
-use fluxo::ledger::{EntryRequest, Ledger, LedgerError, RelayPolicy, Written};
+use fluxo::ledger::{EntryRequest, Ledger, LedgerError, Written};
 use fluxo::ports::{BalanceStore, Inbox, LedgerStore, PortError, Publisher};
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
@@ -96,17 +96,7 @@ async fn rig(backend: Backend) -> Option<Rig> {
     let clock = TestClock::at(NOW);
     let link = SwitchedPublisher::over(publisher);
     let consumer = DyingBalances::over(balances);
-    let relay = RelayPolicy {
-        grace: SignedDuration::from_secs(60),
-        interval: SignedDuration::from_mins(5),
-        batch_max: 100,
-        attempts_max: 12,
-    };
-    let ledger = Ledger { store, balances: consumer.clone(), publisher: link.clone(), clock: clock.clone(), relay };
-    let account = AccountId::parse("shop").expect("id");
-    let (name, currency) = (AccountName::parse("Shop").expect("name"), Currency::parse("BRL").expect("currency"));
-    let zone = Zone::parse("America/Sao_Paulo").expect("zone");
-    ledger.put_account(account.clone(), name, currency, zone).await.expect("account");
+    let (ledger, account) = faulty::shop_ledger(store, consumer.clone(), link.clone(), clock.clone(), 12).await;
     Some(Rig { ledger, clock, link, consumer, inbox, seat, account, acked: Mutex::default() })
 }
 

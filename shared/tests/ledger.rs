@@ -14,12 +14,12 @@ use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
 use fluxo::adapters::aws::{DynamoStore, SqsQueue, ensure_queues, ensure_table};
 use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
-use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::domain::account::{AccountId, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{EntryType, Posting};
 use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
-use fluxo::ledger::{EntryRequest, Ledger, LedgerError, RelayPolicy};
+use fluxo::ledger::{EntryRequest, Ledger, LedgerError};
 use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore};
 use jiff::SignedDuration;
 use jiff::civil::{Date, date};
@@ -76,23 +76,7 @@ async fn harness(backend: Backend) -> Option<Harness> {
     let clock = TestClock::at(NOW);
     let queue = SwitchedPublisher::recording();
     let consumer = DyingBalances::over(balances);
-    let relay = RelayPolicy {
-        grace: SignedDuration::from_secs(60),
-        interval: SignedDuration::from_mins(5),
-        batch_max: 100,
-        attempts_max: 3,
-    };
-    let ledger = Ledger { store, balances: consumer.clone(), publisher: queue.clone(), clock: clock.clone(), relay };
-    let account = AccountId::parse("shop").expect("id");
-    ledger
-        .put_account(
-            account.clone(),
-            AccountName::parse("Shop").expect("name"),
-            Currency::parse("BRL").expect("currency"),
-            Zone::parse("America/Sao_Paulo").expect("zone"),
-        )
-        .await
-        .expect("account");
+    let (ledger, account) = faulty::shop_ledger(store, consumer.clone(), queue.clone(), clock.clone(), 3).await;
     Some(Harness { ledger, clock, queue, consumer, account, seat })
 }
 

@@ -4,6 +4,36 @@
 pub mod ports;
 pub mod proxy;
 
+use std::sync::Arc;
+
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
+use fluxo::ledger::{Ledger, RelayPolicy};
+use fluxo::ports::{BalanceStore, LedgerStore, Publisher};
+use jiff::SignedDuration;
+
+/// A ledger over the given ports, with relay's default grace (60 s) and interval (5 min), batches of
+/// 100 and `attempts_max` re-publishes; and its account `shop` (BRL, America/Sao_Paulo), created.
+pub async fn shop_ledger(
+    store: Arc<dyn LedgerStore>,
+    balances: Arc<dyn BalanceStore>,
+    publisher: Arc<dyn Publisher>,
+    clock: Arc<ports::TestClock>,
+    attempts_max: u32,
+) -> (Ledger, AccountId) {
+    let relay = RelayPolicy {
+        grace: SignedDuration::from_secs(60),
+        interval: SignedDuration::from_mins(5),
+        batch_max: 100,
+        attempts_max,
+    };
+    let ledger = Ledger { store, balances, publisher, clock, relay };
+    let account = AccountId::parse("shop").expect("id");
+    let (name, currency) = (AccountName::parse("Shop").expect("name"), Currency::parse("BRL").expect("currency"));
+    let zone = Zone::parse("America/Sao_Paulo").expect("zone");
+    ledger.put_account(account.clone(), name, currency, zone).await.expect("account");
+    (ledger, account)
+}
+
 /// Runs each named scenario once per listed backend, as `<module>::<name>`:
 /// `per_backend!([embedded => Embedded, dynamodb => Dynamo] [scenario_a, scenario_b])` calls
 /// `scenario_a(Backend::Embedded)` as `embedded::scenario_a`, and so on.
