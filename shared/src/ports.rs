@@ -7,6 +7,7 @@ use jiff::civil::Date;
 
 use crate::domain::account::{Account, AccountId};
 use crate::domain::balance::BalanceHistory;
+pub use crate::domain::consolidation::{Applied, Rejection};
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 
@@ -73,17 +74,6 @@ impl EntryPage {
     }
 }
 
-/// How applying one posting ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// The posting moved its daily balance now.
-    Applied,
-    /// It had been applied before: a redelivery or a relay duplicate, counted once.
-    Duplicate,
-    /// It can never apply (unknown entry, mismatching message, overflow): left for the dead-letter queue.
-    Rejected(String),
-}
-
 /// Accounts and entries, with idempotency.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
@@ -128,7 +118,10 @@ pub trait LedgerStore: Send + Sync {
 #[async_trait]
 pub trait BalanceStore: Send + Sync {
     /// Applies postings, each exactly once in effect: applying an entry and marking it applied is one
-    /// atomic step. Returns one outcome per posting, in order.
+    /// atomic step. Returns one outcome per posting, in order. What applies is decided by
+    /// [`crate::domain::consolidation::plan`]; the store only reads its snapshot and commits its plan,
+    /// one account at a time, so an account it cannot commit now ([`Applied::Deferred`]) holds back no
+    /// other account's postings.
     async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError>;
 
     /// Reads the rollups needed for the balances of `from` onwards up to `to`.

@@ -19,7 +19,7 @@ use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
 use faulty::proxy::Faults;
 use fluxo::adapters::aws::{ATTEMPT_TIMEOUT, ATTEMPTS_MAX, DynamoStore, SqsQueue, ensure_queues, ensure_table};
 use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
-use fluxo::domain::account::AccountId;
+use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{Entry, EntryType};
 use fluxo::domain::idempotency::IdempotencyKey;
@@ -414,4 +414,37 @@ async fn embedded_given_a_lock_held_past_the_busy_timeout_then_the_request_fails
     assert!(rig.entries_of(TODAY).await.is_empty(), "nothing was written");
     rig.post("k", 800, 0).await;
     rig.settle_and_audit().await;
+}
+
+/// GIVEN one account's rollups are contended on every attempt (each of its consolidation
+/// transactions loses the race) WHEN a batch holds its postings and another account's
+/// THEN only the contended account's messages come back as failures, the other account's apply,
+/// and once the contention ends the redelivered postings apply once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_given_one_account_contended_throughout_then_only_its_postings_fail() {
+    let Some(rig) = rig(Backend::Dynamo).await else { return };
+    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let busy = AccountId::parse("busy").expect("id");
+    let (name, currency) = (AccountName::parse("Busy").expect("name"), Currency::parse("BRL").expect("currency"));
+    let zone = Zone::parse("America/Sao_Paulo").expect("zone");
+    rig.ledger.put_account(busy.clone(), name, currency, zone).await.expect("account");
+    for i in 0..3 {
+        rig.post(&format!("shop-{i}"), 100, 0).await;
+        let key = IdempotencyKey::parse(&format!("busy-{i}")).expect("key");
+        rig.ledger.record_entry(&busy, key, request(7, 0)).await.expect("recorded");
+    }
+    *faults.conflict_on.lock().expect("lock") = Some("\"A#busy\"".to_owned());
+    let batch = rig.inbox.receive(10).await.expect("receive");
+    assert_eq!(batch.len(), 6, "every entry is queued");
+    let failed = consolidate::consume(&rig.ledger, rig.inbox.as_ref(), &batch).await;
+    assert_eq!(failed, 3, "only the contended account's messages failed");
+    let today = DateRange::new(TODAY, TODAY).expect("range");
+    let (_, shop_days, _) = rig.ledger.daily(&rig.account, today).await.expect("daily");
+    assert_eq!((shop_days[0].credits, shop_days[0].entry_count), (300, 3), "the other account applied");
+    let (_, busy_days, _) = rig.ledger.daily(&busy, today).await.expect("daily");
+    assert_eq!(busy_days[0].entry_count, 0, "the contended account waits");
+    *faults.conflict_on.lock().expect("lock") = None;
+    rig.settle_and_audit().await;
+    let (_, busy_days, _) = rig.ledger.daily(&busy, today).await.expect("daily");
+    assert_eq!((busy_days[0].credits, busy_days[0].entry_count), (21, 3), "each counted once after the redelivery");
 }

@@ -18,8 +18,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::account::{Account, AccountChange, AccountId};
-use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::balance::{BalanceHistory, MonthRollup, Movement};
 use crate::domain::calendar::month_of;
+use crate::domain::consolidation::{self, Needs, Plan, Snapshot, Stored};
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 use crate::message;
@@ -226,79 +227,45 @@ impl BalanceStore for MemoryStore {
 }
 
 impl Books {
-    /// Applies a batch as the embedded store does: each posting is checked against its stored entry,
-    /// postings are grouped per account and business date, and each group moves its rollups once or
-    /// not at all, so a group that overflows is rejected alone.
+    /// Applies a batch one account at a time: reads each account's snapshot, plans it with the
+    /// domain's policy and commits the plan.
     fn apply(&mut self, postings: &[Posting], now: Timestamp) -> Vec<Applied> {
         let mut outcomes = vec![Applied::Duplicate; postings.len()];
-        let mut groups: BTreeMap<(&AccountId, Date), Vec<usize>> = BTreeMap::new();
-        let mut seen = HashSet::with_capacity(postings.len());
-        for (i, p) in postings.iter().enumerate() {
-            match self.check(p) {
-                // A posting twice in one batch applies once; its second copy stays a duplicate.
-                Applied::Applied if seen.insert(p.entry_id) => {
-                    groups.entry((&p.account_id, p.business_date)).or_default().push(i)
-                }
-                Applied::Applied => {}
-                other => outcomes[i] = other,
-            }
-        }
-        for ((account, date), members) in groups {
-            let group: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
-            let result = self.apply_group(account, date, &group, now);
-            if matches!(result, Applied::Rejected(_)) && members.len() > 1 {
-                // One posting of the day overflows: apply the others one by one and reject only it.
-                for i in members {
-                    outcomes[i] = self.apply_group(account, date, &[&postings[i]], now);
-                }
-                continue;
-            }
-            for i in members {
-                outcomes[i] = result.clone();
+        for (account, members) in consolidation::by_account(postings) {
+            let batch: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+            let Some(needs) = Needs::of(batch.iter().copied()) else { continue };
+            let plan = consolidation::plan(&batch, &self.snapshot(account, &needs));
+            self.commit(account, &plan, now);
+            for (i, outcome) in members.into_iter().zip(plan.outcomes) {
+                outcomes[i] = outcome;
             }
         }
         outcomes
     }
 
-    /// Whether a posting may apply: its entry exists in its account, matches the message, and is not
-    /// applied yet.
-    fn check(&self, p: &Posting) -> Applied {
-        match self.books.get(&p.account_id).and_then(|b| b.entries.get(&p.entry_id)) {
-            None => Applied::Rejected("no such entry".into()),
-            Some(row)
-                if row.entry.kind != p.kind
-                    || row.entry.amount != p.amount
-                    || row.entry.business_date != p.business_date =>
-            {
-                Applied::Rejected("message does not match the stored entry".into())
-            }
-            Some(row) if row.applied_at.is_some() => Applied::Duplicate,
-            Some(_) => Applied::Applied,
-        }
+    fn snapshot(&self, account: &AccountId, needs: &Needs) -> Snapshot {
+        let Some(book) = self.books.get(account) else { return Snapshot::default() };
+        let entries = needs
+            .entries
+            .iter()
+            .filter_map(|id| book.entries.get(id).map(|row| (*id, Stored::of(&row.entry, row.applied_at.is_some()))))
+            .collect();
+        let days = needs.dates.iter().filter_map(|d| book.days.get(d).map(|m| (*d, *m))).collect();
+        let months = book.months.range(needs.first_month..).map(|(m, r)| (*m, *r)).collect();
+        Snapshot { entries, days, prior_closing: prior_closing(book, needs.first_month), months }
     }
 
-    /// Moves one day's totals and the monthly rollups by a group's postings and marks them applied;
-    /// on overflow it writes nothing and rejects the group.
-    fn apply_group(&mut self, account: &AccountId, date: Date, group: &[&Posting], now: Timestamp) -> Applied {
-        let overflow = || Applied::Rejected("balance overflow".into());
-        let Some(book) = self.books.get_mut(account) else { return Applied::Rejected("no such entry".into()) };
-        let Ok(delta) = Movement::of_all(group.iter().copied()) else { return overflow() };
-        let Ok(day) = book.days.get(&date).copied().unwrap_or_default().plus(delta) else { return overflow() };
-        let month = month_of(date);
-        let later: Vec<MonthRollup> = book.months.range(month..).map(|(_, r)| *r).collect();
-        let Ok(rolled) = roll_months(prior_closing(book, month), &later, month, delta) else { return overflow() };
-        book.days.insert(date, day);
-        for r in rolled {
-            book.months.insert(r.month, r);
-        }
-        for p in group {
-            let Some(row) = book.entries.get_mut(&p.entry_id) else { continue };
+    fn commit(&mut self, account: &AccountId, plan: &Plan, now: Timestamp) {
+        let Some(book) = self.books.get_mut(account) else { return };
+        book.days.extend(plan.days.iter().map(|(d, m)| (*d, *m)));
+        book.months.extend(plan.months.iter().map(|(m, r)| (*m, *r)));
+        for id in &plan.applied {
+            let Some(row) = book.entries.get_mut(id) else { continue };
             row.applied_at = Some(now);
             if let Some(ms) = row.relay_due_ms.take() {
-                self.due.remove(&(ms, p.entry_id));
+                self.due.remove(&(ms, *id));
             }
         }
-        Applied::Applied
     }
 }
 

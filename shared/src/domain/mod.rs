@@ -4,12 +4,14 @@
 //! - [`money`]: amounts in integer minor units and checked balance arithmetic.
 //! - [`entry`]: the immutable debit or credit entry and its business date.
 //! - [`balance`]: daily movements, monthly rollups and the daily balance computed from them.
+//! - [`consolidation`]: the consolidation policy: a pure planner from a store's snapshot to a plan.
 //! - [`calendar`]: business dates and the limits on when an entry may have occurred.
 //! - [`idempotency`]: idempotency keys and request fingerprints.
 
 pub mod account;
 pub mod balance;
 pub mod calendar;
+pub mod consolidation;
 pub mod entry;
 pub mod idempotency;
 pub mod money;

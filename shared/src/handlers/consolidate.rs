@@ -54,7 +54,8 @@ pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-/// The ids of the messages whose postings were rejected; counts and measures the whole batch.
+/// The ids of the messages whose postings were rejected or deferred; counts and measures the whole
+/// batch.
 fn failures(
     now: Timestamp,
     batch_size: usize,
@@ -64,6 +65,7 @@ fn failures(
 ) -> Vec<String> {
     let mut applied: Vec<&Posting> = Vec::new();
     let mut duplicates = 0usize;
+    let mut deferred = 0usize;
     let mut failed = Vec::new();
     for ((posting, id), outcome) in postings.iter().zip(ids).zip(outcomes) {
         match outcome {
@@ -77,10 +79,22 @@ fn failures(
                 tracing::error!(message_id = %id, entry_id = %posting.entry_id, account_id = %posting.account_id, %reason, "posting rejected");
                 failed.push(id);
             }
+            Applied::Deferred => {
+                // Its account was busy: the message comes back after the visibility timeout.
+                deferred += 1;
+                failed.push(id);
+            }
         }
     }
-    tracing::info!(batch_size, applied = applied.len(), duplicates, failed = failed.len(), "batch consolidated");
-    crate::telemetry::batch_consolidated(batch_size, &applied, duplicates, failed.len(), now);
+    tracing::info!(
+        batch_size,
+        applied = applied.len(),
+        duplicates,
+        deferred,
+        failed = failed.len(),
+        "batch consolidated"
+    );
+    crate::telemetry::batch_consolidated(batch_size, &applied, duplicates, failed.len() - deferred, now);
     failed
 }
 

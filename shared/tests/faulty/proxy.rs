@@ -20,6 +20,9 @@ pub struct Faults {
     pub throttle: AtomicU32,
     /// Forward this many `TransactWriteItems`, then hold each answer past the attempt timeout.
     pub stall_writes: AtomicU32,
+    /// Cancel every `TransactWriteItems` whose body holds this text, as DynamoDB cancels a
+    /// transaction that loses a race (`TransactionConflict`), forwarding nothing.
+    pub conflict_on: std::sync::Mutex<Option<String>>,
     /// How many requests were throttled and how many answers were held, so far.
     pub throttled: AtomicU32,
     pub stalled: AtomicU32,
@@ -56,8 +59,14 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
         proxy.faults.throttled.fetch_add(1, Ordering::SeqCst);
         return throttling();
     }
-    let stall = target == "DynamoDB_20120810.TransactWriteItems" && spend(&proxy.faults.stall_writes);
-    let response = forward(&proxy, request).await;
+    let transaction = target == "DynamoDB_20120810.TransactWriteItems";
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, 64 << 20).await.expect("request body");
+    if transaction && conflicts(&proxy.faults, &body) {
+        return conflict();
+    }
+    let stall = transaction && spend(&proxy.faults.stall_writes);
+    let response = forward(&proxy, parts, body).await;
     if stall {
         proxy.faults.stalled.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(proxy.stall).await;
@@ -65,17 +74,29 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     response
 }
 
+fn conflicts(faults: &Faults, body: &[u8]) -> bool {
+    let needle = faults.conflict_on.lock().expect("conflict lock").clone();
+    needle.is_some_and(|n| String::from_utf8_lossy(body).contains(&n))
+}
+
+fn conflict() -> Response {
+    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+    json_error(body)
+}
+
 fn throttling() -> Response {
     let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+    json_error(body)
+}
+
+fn json_error(body: &'static str) -> Response {
     let mut response = (StatusCode::BAD_REQUEST, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
     response
 }
 
-async fn forward(proxy: &Proxy, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+async fn forward(proxy: &Proxy, parts: axum::http::request::Parts, body: axum::body::Bytes) -> Response {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let body = to_bytes(body, 64 << 20).await.expect("request body");
     let mut headers = parts.headers;
     headers.remove(header::HOST);
     let sent = proxy

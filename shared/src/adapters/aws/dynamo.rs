@@ -6,7 +6,7 @@
 //! entries' applied marks in one transaction guarded by the account's rollup version: amortised, a
 //! batch of 100 entries of one account and day takes two write requests.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -17,9 +17,11 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use super::item::{self, Item, n, s};
+use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountChange, AccountId};
-use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::balance::{BalanceHistory, MonthRollup};
 use crate::domain::calendar::month_of;
+use crate::domain::consolidation::{self, Needs, Plan, Snapshot};
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
@@ -341,14 +343,18 @@ impl BalanceStore for DynamoStore {
     #[tracing::instrument(name = "dynamodb.apply", skip_all, fields(postings = postings.len()))]
     async fn apply(&self, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
         let mut outcomes = vec![Applied::Duplicate; postings.len()];
-        let mut by_account: BTreeMap<&AccountId, Vec<usize>> = BTreeMap::new();
-        for (i, p) in postings.iter().enumerate() {
-            by_account.entry(&p.account_id).or_default().push(i);
-        }
-        for (account, members) in by_account {
+        for (account, members) in consolidation::by_account(postings) {
             // Leave room in each transaction for the lock, the days and the months it touches.
             for chunk in members.chunks(TRANSACTION_ITEMS_MAX / 2) {
-                let done = self.apply_account(account, postings, chunk, now).await?;
+                let batch: Vec<&Posting> = chunk.iter().map(|&i| &postings[i]).collect();
+                let done = match self.apply_account(account, &batch, now).await {
+                    Ok(done) => done,
+                    Err(error) => {
+                        // Only this account's postings wait for their redelivery; the others go on.
+                        tracing::warn!(%account, %error, postings = batch.len(), "account's postings deferred");
+                        vec![Applied::Deferred; batch.len()]
+                    }
+                };
                 for (i, outcome) in chunk.iter().zip(done) {
                     outcomes[*i] = outcome;
                 }
@@ -376,36 +382,27 @@ impl BalanceStore for DynamoStore {
     }
 }
 
-/// What one consolidation round read and decided for one account.
-struct Plan {
-    version: i64,
-    outcomes: Vec<Applied>,
-    days: BTreeMap<Date, Movement>,
-    months: BTreeMap<Date, MonthRollup>,
-    fresh: Vec<EntryId>,
-}
-
 impl DynamoStore {
-    /// Applies one account's postings (`members` index into `postings`), retrying rounds that lost
-    /// the account's rollup lock to a concurrent consumer.
+    /// Applies one account's postings: reads its snapshot, plans it, and commits the plan in one
+    /// transaction guarded by the account's rollup version, planning again when a concurrent
+    /// consumer committed first. `Deferred` when the rounds kept losing.
     async fn apply_account(
         &self,
         account: &AccountId,
-        postings: &[Posting],
-        members: &[usize],
+        batch: &[&Posting],
         now: Timestamp,
     ) -> Result<Vec<Applied>, PortError> {
-        let batch: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+        let Some(needs) = Needs::of(batch.iter().copied()) else { return Ok(Vec::new()) };
         for attempt in 0..ROUND_ATTEMPTS_MAX {
-            let plan = self.plan(account, &batch).await?;
-            if plan.fresh.is_empty() {
+            let (version, plan) = self.plan(account, batch, &needs).await?;
+            if !plan.writes() {
                 return Ok(plan.outcomes);
             }
-            let Some(writes) = self.writes(account, &plan, now)? else {
+            let Some(writes) = self.writes(account, version, &plan, now)? else {
                 // Postings spread over many days and months: apply the batch in two halves.
-                let (left, right) = members.split_at(members.len() / 2);
-                let mut outcomes = Box::pin(self.apply_account(account, postings, left, now)).await?;
-                outcomes.extend(Box::pin(self.apply_account(account, postings, right, now)).await?);
+                let (left, right) = batch.split_at(batch.len() / 2);
+                let mut outcomes = Box::pin(self.apply_account(account, left, now)).await?;
+                outcomes.extend(Box::pin(self.apply_account(account, right, now)).await?);
                 return Ok(outcomes);
             };
             match self.transact(writes).await? {
@@ -416,71 +413,49 @@ impl DynamoStore {
                 }
             }
         }
-        Err(PortError::Unavailable(format!("consolidation of account {account} kept conflicting")))
+        tracing::warn!(%account, postings = batch.len(), "consolidation kept conflicting; postings deferred");
+        Ok(vec![Applied::Deferred; batch.len()])
     }
 
-    /// Reads the entries, the lock, the days and the months, and computes the new rollups.
-    async fn plan(&self, account: &AccountId, batch: &[&Posting]) -> Result<Plan, PortError> {
+    /// Reads what the planner needs and plans: the entries, the lock and the days in one
+    /// `BatchGetItem`; the months only when some posting is fresh, since only fresh ones move them.
+    async fn plan(&self, account: &AccountId, batch: &[&Posting], needs: &Needs) -> Result<(i64, Plan), PortError> {
         let pk = item::pk(account);
-        let dates: HashSet<Date> = batch.iter().map(|p| p.business_date).collect();
-        let ids: HashSet<EntryId> = batch.iter().map(|p| p.entry_id).collect();
-        let mut keys: Vec<Item> = ids.iter().map(|id| item::key(pk.clone(), item::entry_sk(id))).collect();
+        let mut keys: Vec<Item> = needs.entries.iter().map(|id| item::key(pk.clone(), item::entry_sk(id))).collect();
         keys.push(item::key(pk.clone(), item::ROLLUP_SK.into()));
-        keys.extend(dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
-        let found: HashMap<String, Item> = self
-            .batch_get(keys)
-            .await?
-            .into_iter()
-            .filter_map(|i| item::opt_s(&i, "SK").map(str::to_owned).map(|sk| (sk, i)))
-            .collect();
-        let version = found.get(item::ROLLUP_SK).map(|i| item::get_n(i, "version")).transpose()?.unwrap_or(0);
-        let mut plan =
-            Plan { version, outcomes: Vec::new(), days: BTreeMap::new(), months: BTreeMap::new(), fresh: Vec::new() };
-        let mut groups: BTreeMap<Date, Vec<&Posting>> = BTreeMap::new();
-        let mut seen = HashSet::new();
-        for p in batch {
-            let outcome = match found.get(&item::entry_sk(&p.entry_id)) {
-                None => Applied::Rejected("no such entry".into()),
-                Some(e) if !item::matches(e, p) => Applied::Rejected("message does not match the stored entry".into()),
-                Some(e) if e.contains_key("applied_at") => Applied::Duplicate,
-                Some(_) if !seen.insert(p.entry_id) => Applied::Duplicate,
+        keys.extend(needs.dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
+        let mut snapshot = Snapshot::default();
+        let mut version = 0;
+        for found in self.batch_get(keys).await? {
+            match item::opt_s(&found, "SK") {
+                Some(item::ROLLUP_SK) => version = item::get_n(&found, "version")?,
+                Some(sk) if sk.starts_with("D#") => {
+                    let (date, movement) = item::day_from(&found)?;
+                    snapshot.days.insert(date, movement);
+                }
                 Some(_) => {
-                    groups.entry(p.business_date).or_default().push(p);
-                    Applied::Applied
+                    let (id, stored) = item::stored_from(&found)?;
+                    snapshot.entries.insert(id, stored);
                 }
-            };
-            plan.outcomes.push(outcome);
-        }
-        let Some(first_month) = groups.keys().next().map(|d| month_of(*d)) else { return Ok(plan) };
-        let prior = self.prior_closing(account, first_month).await?;
-        let mut months: BTreeMap<Date, MonthRollup> =
-            self.months_from(account, first_month).await?.into_iter().map(|m| (m.month, m)).collect();
-        for (date, group) in groups {
-            let stored = found.get(&item::day_sk(date)).map(item::movement_from).transpose()?.unwrap_or_default();
-            if let Some((day, rolled)) = fold_group(&group, stored, prior, &months, date) {
-                plan.accept(date, day, rolled, &mut months, &group);
-                continue;
-            }
-            // One posting of the day overflows: fold the others one by one and reject only it.
-            let mut day = stored;
-            for p in group {
-                match fold_group(&[p], day, prior, &months, date) {
-                    Some((next, rolled)) => {
-                        day = next;
-                        plan.accept(date, day, rolled, &mut months, &[p]);
-                    }
-                    None => plan.reject(&p.entry_id, batch),
-                }
+                None => return Err(corrupt("item", "without a sort key")),
             }
         }
-        Ok(plan)
+        let first = consolidation::plan(batch, &snapshot);
+        if !first.writes() {
+            return Ok((version, first));
+        }
+        snapshot.prior_closing = self.prior_closing(account, needs.first_month).await?;
+        snapshot.months =
+            self.months_from(account, needs.first_month).await?.into_iter().map(|m| (m.month, m)).collect();
+        Ok((version, consolidation::plan(batch, &snapshot)))
     }
 
-    /// The transaction that writes a plan: lock, days, months, and each fresh entry's applied mark;
+    /// The transaction that writes a plan: lock, days, months, and each applied entry's mark;
     /// `None` when it would exceed DynamoDB's 100 items, so the caller applies fewer postings at once.
     fn writes(
         &self,
         account: &AccountId,
+        version: i64,
         plan: &Plan,
         now: Timestamp,
     ) -> Result<Option<Vec<TransactWriteItem>>, PortError> {
@@ -489,7 +464,7 @@ impl DynamoStore {
             item::key(pk.clone(), item::ROLLUP_SK.into()),
             "SET version = :next",
             "(attribute_not_exists(version) AND :seen = :zero) OR version = :seen",
-            values(&[(":next", n(plan.version + 1)), (":seen", n(plan.version)), (":zero", n(0))]),
+            values(&[(":next", n(version + 1)), (":seen", n(version)), (":zero", n(0))]),
         )?];
         for (date, day) in &plan.days {
             items.push(self.put(item::day_item(account, *date, *day), None)?);
@@ -497,7 +472,7 @@ impl DynamoStore {
         for month in plan.months.values() {
             items.push(self.put(item::month_item(account, month), None)?);
         }
-        for id in &plan.fresh {
+        for id in &plan.applied {
             items.push(self.update(
                 item::key(pk.clone(), item::entry_sk(id)),
                 "SET applied_at = :now REMOVE GSI2PK, GSI2SK",
@@ -506,7 +481,7 @@ impl DynamoStore {
             )?);
         }
         if items.len() > TRANSACTION_ITEMS_MAX {
-            if plan.fresh.len() <= 1 {
+            if plan.applied.len() <= 1 {
                 let needed = items.len();
                 return Err(PortError::Failure(format!(
                     "one posting needs {needed} transaction items, over the limit"
@@ -548,51 +523,6 @@ impl DynamoStore {
 async fn backoff(attempt: usize) {
     let ms = 10u64.saturating_mul(1 << attempt.min(6));
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
-
-/// Folds one day's postings into its totals and the months; `None` on overflow.
-fn fold_group(
-    group: &[&Posting],
-    stored: Movement,
-    prior: i64,
-    months: &BTreeMap<Date, MonthRollup>,
-    date: Date,
-) -> Option<(Movement, Vec<MonthRollup>)> {
-    let delta = Movement::of_all(group.iter().copied()).ok()?;
-    let day = stored.plus(delta).ok()?;
-    let month = month_of(date);
-    let prior = months.range(..month).next_back().map_or(prior, |(_, r)| r.closing);
-    let later: Vec<MonthRollup> = months.range(month..).map(|(_, r)| *r).collect();
-    let rolled = roll_months(prior, &later, month, delta).ok()?;
-    Some((day, rolled))
-}
-
-impl Plan {
-    /// Takes postings of `date` into the plan with the day's and months' new totals.
-    fn accept(
-        &mut self,
-        date: Date,
-        day: Movement,
-        rolled: Vec<MonthRollup>,
-        months: &mut BTreeMap<Date, MonthRollup>,
-        postings: &[&Posting],
-    ) {
-        self.days.insert(date, day);
-        for r in rolled {
-            self.months.insert(r.month, r);
-            months.insert(r.month, r);
-        }
-        self.fresh.extend(postings.iter().map(|p| p.entry_id));
-    }
-
-    /// Rejects one posting whose amount would overflow its balances.
-    fn reject(&mut self, entry: &EntryId, batch: &[&Posting]) {
-        for (outcome, p) in self.outcomes.iter_mut().zip(batch) {
-            if p.entry_id == *entry && *outcome == Applied::Applied {
-                *outcome = Applied::Rejected("balance overflow".into());
-            }
-        }
-    }
 }
 
 /// Maps an SDK error: throttling, timeouts and dispatch failures are worth retrying later.

@@ -20,6 +20,7 @@ use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use crate::domain::balance::{MonthRollup, Movement};
 use crate::domain::calendar::{parse_date, parse_instant};
+use crate::domain::consolidation::Stored;
 use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
 use crate::domain::idempotency::{Fingerprint, StoredResponse};
 use crate::domain::money::Amount;
@@ -156,11 +157,16 @@ pub fn entry_from(item: &Item) -> Result<Entry, PortError> {
     })
 }
 
-/// Whether a stored entry is the one a posting describes.
-pub fn matches(item: &Item, p: &Posting) -> bool {
-    opt_s(item, "type") == Some(p.kind.as_str())
-        && get_n(item, "amount").ok() == Some(p.amount.minor())
-        && opt_s(item, "business_date") == Some(p.business_date.to_string().as_str())
+/// What consolidation needs of a stored entry: its id and its [`Stored`] state.
+pub fn stored_from(item: &Item) -> Result<(EntryId, Stored), PortError> {
+    let id = EntryId::parse(get_s(item, "SK")?.trim_start_matches("E#")).map_err(|e| corrupt("entry id", e))?;
+    let stored = Stored {
+        kind: EntryType::parse(get_s(item, "type")?).map_err(|e| corrupt("type", e))?,
+        amount: Amount::from_minor(get_n(item, "amount")?).map_err(|e| corrupt("amount", e))?,
+        business_date: parse_date(get_s(item, "business_date")?).map_err(|e| corrupt("business_date", e))?,
+        applied: item.contains_key("applied_at"),
+    };
+    Ok((id, stored))
 }
 
 pub fn response_item(account: &AccountId, key: &str, r: &StoredResponse, expires_at: i64) -> Item {

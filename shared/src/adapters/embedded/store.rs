@@ -12,8 +12,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::sqlite::{Db, Writer};
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
-use crate::domain::balance::{BalanceHistory, MonthRollup, Movement, roll_months};
+use crate::domain::balance::{BalanceHistory, MonthRollup, Movement};
 use crate::domain::calendar::{month_of, parse_date, parse_instant};
+use crate::domain::consolidation::{self, Needs, Plan, Snapshot, Stored};
 use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use crate::domain::money::Amount;
@@ -346,116 +347,81 @@ fn record_entry(tx: &Connection, new: &NewEntry) -> Result<Recorded, PortError> 
     Ok(Recorded::New)
 }
 
-/// Applies a batch: each posting is checked against its stored entry, postings are grouped per
-/// account and business date, and each group moves its rollups once inside its own savepoint, so a
-/// group that overflows is rejected alone.
+/// Applies a batch in the writer's transaction, one account at a time: reads each account's
+/// snapshot, plans it with the domain's policy and commits the plan.
 fn apply_postings(tx: &Connection, postings: &[Posting], now: Timestamp) -> Result<Vec<Applied>, PortError> {
     let mut outcomes = vec![Applied::Duplicate; postings.len()];
-    let mut groups: BTreeMap<(AccountId, Date), Vec<usize>> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, p) in postings.iter().enumerate() {
-        match check_posting(tx, p)? {
-            Applied::Applied if seen.insert(p.entry_id) => {
-                groups.entry((p.account_id.clone(), p.business_date)).or_default().push(i)
-            }
-            Applied::Applied => {}
-            other => outcomes[i] = other,
-        }
-    }
-    for ((account, date), members) in groups {
-        let group: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
-        let result = apply_group(tx, &account, date, &group, now)?;
-        if matches!(result, Applied::Rejected(_)) && members.len() > 1 {
-            // One posting of the day overflows: apply the others one by one and reject only it.
-            for i in members {
-                outcomes[i] = apply_group(tx, &account, date, &[&postings[i]], now)?;
-            }
-            continue;
-        }
-        for i in members {
-            outcomes[i] = result.clone();
+    for (account, members) in consolidation::by_account(postings) {
+        let batch: Vec<&Posting> = members.iter().map(|&i| &postings[i]).collect();
+        let Some(needs) = Needs::of(batch.iter().copied()) else { continue };
+        let plan = consolidation::plan(&batch, &snapshot(tx, account, &needs)?);
+        commit(tx, account, &plan, now)?;
+        for (i, outcome) in members.into_iter().zip(plan.outcomes) {
+            outcomes[i] = outcome;
         }
     }
     Ok(outcomes)
 }
 
-/// Whether a posting may apply: its entry exists, matches the message, and is not applied yet.
-fn check_posting(conn: &Connection, p: &Posting) -> Result<Applied, PortError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT type, amount, business_date, applied_at IS NOT NULL FROM entries WHERE account_id = ?1 AND id = ?2",
-        )?
-        .query_row(params![p.account_id.as_str(), p.entry_id.to_string()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
-        })
-        .optional()?;
-    Ok(match row {
-        None => Applied::Rejected("no such entry".into()),
-        Some((kind, amount, date, _))
-            if kind != p.kind.as_str() || amount != p.amount.minor() || date != p.business_date.to_string() =>
-        {
-            Applied::Rejected("message does not match the stored entry".into())
-        }
-        Some((.., true)) => Applied::Duplicate,
-        Some(_) => Applied::Applied,
-    })
+/// What the planner needs of one account: the named entries, the days, the months from the first.
+fn snapshot(tx: &Connection, account: &AccountId, needs: &Needs) -> Result<Snapshot, PortError> {
+    let mut entries = std::collections::HashMap::with_capacity(needs.entries.len());
+    let mut entry = tx.prepare_cached(
+        "SELECT type, amount, business_date, applied_at IS NOT NULL FROM entries WHERE account_id = ?1 AND id = ?2",
+    )?;
+    for id in &needs.entries {
+        let row = entry
+            .query_row(params![account.as_str(), id.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+            })
+            .optional()?;
+        let Some((kind, amount, date, applied)) = row else { continue };
+        let stored = Stored {
+            kind: EntryType::parse(&kind).map_err(|e| corrupt("entry type", e))?,
+            amount: Amount::from_minor(amount).map_err(|e| corrupt("amount", e))?,
+            business_date: parse_date(&date).map_err(|e| corrupt("date", e))?,
+            applied,
+        };
+        entries.insert(*id, stored);
+    }
+    let mut day =
+        tx.prepare_cached("SELECT credits, debits, entry_count FROM daily_totals WHERE account_id = ?1 AND date = ?2")?;
+    let mut days = BTreeMap::new();
+    for date in &needs.dates {
+        let found = day
+            .query_row(params![account.as_str(), date.to_string()], |r| {
+                Ok(Movement { credits: r.get(0)?, debits: r.get(1)?, entry_count: r.get(2)? })
+            })
+            .optional()?;
+        days.extend(found.map(|m| (*date, m)));
+    }
+    let prior_closing = prior_closing(tx, account, needs.first_month)?;
+    let months = months_from(tx, account, needs.first_month)?.into_iter().map(|r| (r.month, r)).collect();
+    Ok(Snapshot { entries, days, prior_closing, months })
 }
 
-fn apply_group(
-    tx: &Connection,
-    account: &AccountId,
-    date: Date,
-    group: &[&Posting],
-    now: Timestamp,
-) -> Result<Applied, PortError> {
-    let Ok(delta) = Movement::of_all(group.iter().copied()) else {
-        return Ok(Applied::Rejected("balance overflow".into()));
-    };
-    tx.execute_batch("SAVEPOINT apply_group")?;
-    let moved = move_rollups(tx, account, date, delta)?;
-    if moved.is_err() {
-        tx.execute_batch("ROLLBACK TO apply_group; RELEASE apply_group")?;
-        return Ok(Applied::Rejected("balance overflow".into()));
+/// Writes a plan: the days' and months' new totals, and each applied entry's mark.
+fn commit(tx: &Connection, account: &AccountId, plan: &Plan, now: Timestamp) -> Result<(), PortError> {
+    let mut day = tx.prepare_cached(
+        "INSERT OR REPLACE INTO daily_totals (account_id, date, credits, debits, entry_count) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (date, m) in &plan.days {
+        day.execute(params![account.as_str(), date.to_string(), m.credits, m.debits, m.entry_count])?;
+    }
+    let mut month = tx.prepare_cached(
+        "INSERT OR REPLACE INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in plan.months.values() {
+        let m = r.movement;
+        month.execute(params![account.as_str(), r.month.to_string(), m.credits, m.debits, m.entry_count, r.closing])?;
     }
     let mut mark = tx.prepare_cached(
         "UPDATE entries SET applied_at = ?3, relay_due_ms = NULL WHERE account_id = ?1 AND id = ?2 AND applied_at IS NULL",
     )?;
-    for p in group {
-        mark.execute(params![account.as_str(), p.entry_id.to_string(), now.to_string()])?;
+    for id in &plan.applied {
+        mark.execute(params![account.as_str(), id.to_string(), now.to_string()])?;
     }
-    tx.execute_batch("RELEASE apply_group")?;
-    Ok(Applied::Applied)
-}
-
-/// Adds `delta` to the day's totals and to the monthly rollups. The inner `Err` is an overflow.
-fn move_rollups(
-    tx: &Connection,
-    account: &AccountId,
-    date: Date,
-    delta: Movement,
-) -> Result<Result<(), ()>, PortError> {
-    let day = tx
-        .prepare_cached("SELECT credits, debits, entry_count FROM daily_totals WHERE account_id = ?1 AND date = ?2")?
-        .query_row(params![account.as_str(), date.to_string()], |r| {
-            Ok(Movement { credits: r.get(0)?, debits: r.get(1)?, entry_count: r.get(2)? })
-        })
-        .optional()?
-        .unwrap_or_default();
-    let Ok(day) = day.plus(delta) else { return Ok(Err(())) };
-    tx.prepare_cached("INSERT OR REPLACE INTO daily_totals (account_id, date, credits, debits, entry_count) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.as_str(), date.to_string(), day.credits, day.debits, day.entry_count])?;
-    let month = month_of(date);
-    let prior = prior_closing(tx, account, month)?;
-    let later = months_from(tx, account, month)?;
-    let Ok(rolled) = roll_months(prior, &later, month, delta) else { return Ok(Err(())) };
-    let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for r in rolled {
-        let m = r.movement;
-        put.execute(params![account.as_str(), r.month.to_string(), m.credits, m.debits, m.entry_count, r.closing])?;
-    }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// The closing balance of the latest month before `month`, or 0.
