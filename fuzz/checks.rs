@@ -165,7 +165,9 @@ fn expected_entry(fields: &Fields) -> Option<WantEntry> {
     let amount_minor = fields.get("amount")?.as_i64().filter(|n| (1..=Amount::MAX_MINOR).contains(n))?;
     let description = match fields.get("description") {
         None => None,
-        Some(Value::String(s)) if s.chars().count() <= 280 && !s.chars().any(char::is_control) => Some(s.clone()),
+        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && !s.chars().any(char::is_control) => {
+            Some(s.clone())
+        }
         Some(_) => return None,
     };
     let occurred_at = match fields.get("occurred_at") {
@@ -266,7 +268,9 @@ fn check_reversal(data: &[u8], body: &Shape) {
     };
     let description = match fields.get("description") {
         None => Some(None),
-        Some(Value::String(s)) if s.chars().count() <= 280 && !s.chars().any(char::is_control) => Some(Some(s)),
+        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && !s.chars().any(char::is_control) => {
+            Some(Some(s))
+        }
         Some(_) => None,
     };
     let valid = fields.only(&["description"]) && description.is_some();
@@ -943,13 +947,7 @@ impl Stub {
 
     /// Runs `req` through the handler of the function that serves it.
     fn send(self: &Arc<Self>, req: Request, auth: Authenticator, ingest: bool) -> Reply {
-        let ledger = Ledger {
-            store: self.clone(),
-            balances: self.clone(),
-            publisher: self.clone(),
-            clock: self.clone(),
-            relay: RelayPolicy::default(),
-        };
+        let ledger = Ledger::new(self.clone(), self.clone(), self.clone(), self.clone(), RelayPolicy::default());
         let api = Api { ledger, auth };
         let response = if ingest { block_on(ingest::respond(&api, req)) } else { block_on(report::respond(&api, req)) };
         Reply::of(response)

@@ -1,7 +1,8 @@
 # The ledger table, exactly as the adapters expect it (docs/dynamodb.md): one table, PK/SK strings,
-# GSI1 lists entries by business date, sparse GSI2 holds only unapplied entries for relay, TTL on
-# the idempotency keys. On-demand, so no capacity to plan; protected against deletion; recoverable
-# to any second of the last 35 days, and backed up daily by AWS Backup.
+# GSI1 lists entries by business date, sparse GSI2 holds only unapplied entries for relay. An entry
+# and its idempotency record are one item, kept as long as the entry: no TTL. On-demand, so no
+# capacity to plan; protected against deletion; recoverable to any second of the last 35 days, and
+# backed up daily by AWS Backup.
 
 resource "aws_dynamodb_table" "ledger" {
   name         = var.table_name != "" ? var.table_name : "${local.name}-ledger"
@@ -34,12 +35,15 @@ resource "aws_dynamodb_table" "ledger" {
     type = "N"
   }
 
-  # Entries of an account and business date, in id order: the entry listing.
+  # Entries of an account and business date, in id order: the entry listing. It carries the listed
+  # attributes only (shared/src/adapters/aws/item.rs, LISTED): an entry's applied mark and its
+  # idempotency record stay out, so consolidating an entry writes no index.
   global_secondary_index {
-    name            = "GSI1"
-    hash_key        = "GSI1PK"
-    range_key       = "GSI1SK"
-    projection_type = "ALL"
+    name               = "GSI1"
+    hash_key           = "GSI1PK"
+    range_key          = "GSI1SK"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["type", "amount", "currency", "description", "occurred_at", "business_date", "recorded_at", "reverses", "reversed_by"]
   }
 
   # Unapplied entries only (sparse), sharded P#0..P#15, sorted by relay due time in ms.
@@ -48,12 +52,6 @@ resource "aws_dynamodb_table" "ledger" {
     hash_key        = "GSI2PK"
     range_key       = "GSI2SK"
     projection_type = "ALL"
-  }
-
-  # Idempotency keys expire 35 days after they are written.
-  ttl {
-    attribute_name = "expires_at"
-    enabled        = true
   }
 
   point_in_time_recovery {

@@ -517,6 +517,7 @@ fn refusals(base: &Value) -> Vec<Refusal> {
         invalid(&with(base, json!({"type": "refund"})), "type"),
         invalid(&with(base, json!({"type": null})), "type"),
         invalid(&with(base, json!({"description": "d".repeat(281)})), "description"),
+        invalid(&with(base, json!({"description": "ç".repeat(201)})), "description"),
         invalid(&with(base, json!({"description": "line\nbreak"})), "description"),
         invalid(&with(base, json!({"occurred_at": from_now(SignedDuration::from_mins(10))})), "occurred_at"),
         invalid(&with(base, json!({"occurred_at": old})), "occurred_at"),
@@ -556,7 +557,8 @@ async fn values_on_the_edges_of_the_contract_are_accepted() {
     let accepted = [
         json!({"type": "credit", "amount": 1, "occurred_at": at}),
         json!({"type": "credit", "amount": 100_000_000_000_000_i64, "occurred_at": at}),
-        json!({"type": "debit", "amount": 5, "occurred_at": at, "description": "ç".repeat(280)}),
+        json!({"type": "debit", "amount": 5, "occurred_at": at, "description": "d".repeat(280)}),
+        json!({"type": "debit", "amount": 5, "occurred_at": at, "description": "ç".repeat(200)}),
         json!({"type": "debit", "amount": 5, "occurred_at": at, "description": ""}),
         json!({"type": "debit", "amount": 5, "occurred_at": at, "currency": "BRL"}),
         json!({"type": "credit", "amount": 5, "occurred_at": local_noon(days_before(today(), 30))}),

@@ -76,13 +76,13 @@ struct World {
 
 fn world(auth: Auth) -> World {
     let store = MemoryStore::new();
-    let ledger = Ledger {
-        store: Arc::new(store.clone()),
-        balances: Arc::new(store.clone()),
-        publisher: Arc::new(MemoryQueue::default()),
-        clock: Arc::new(SystemClock),
-        relay: RelayPolicy::default(),
-    };
+    let ledger = Ledger::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(MemoryQueue::default()),
+        Arc::new(SystemClock),
+        RelayPolicy::default(),
+    );
     let auth = match auth {
         Auth::Jwt => Authenticator::jwt(SECRET),
         Auth::ApiGateway => Authenticator::ApiGateway,

@@ -167,13 +167,13 @@ impl Embedded {
         std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io { path: dir.clone(), source })?;
         let store = EmbeddedStore::open(dir)?;
         let queue = EmbeddedQueue::open(dir, settings.queue)?;
-        let ledger = Ledger {
-            store: Arc::new(store.clone()),
-            balances: Arc::new(store.clone()),
-            publisher: Arc::new(queue.clone()),
-            clock: Arc::new(SystemClock),
-            relay: settings.relay,
-        };
+        let ledger = Ledger::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(queue.clone()),
+            Arc::new(SystemClock),
+            settings.relay,
+        );
         Ok(Self { store, queue, ledger })
     }
 
@@ -229,13 +229,13 @@ impl Backends {
         };
         let store = DynamoStore::new(clients.dynamodb.clone(), &settings.table);
         let queue = SqsQueue::new(clients.sqs.clone(), queue_url, dead_letter_url);
-        let ledger = Ledger {
-            store: Arc::new(store.clone()),
-            balances: Arc::new(store),
-            publisher: Arc::new(queue.clone()),
-            clock: Arc::new(SystemClock),
-            relay: settings.relay,
-        };
+        let ledger = Ledger::new(
+            Arc::new(store.clone()),
+            Arc::new(store),
+            Arc::new(queue.clone()),
+            Arc::new(SystemClock),
+            settings.relay,
+        );
         Ok(Self { ledger, inbox: Arc::new(queue) })
     }
 

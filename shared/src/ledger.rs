@@ -1,7 +1,8 @@
 //! The ledger's use cases: each composes the ports with the domain. Handlers parse a request into
 //! domain types, call one method here, and render what it returns.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -11,7 +12,7 @@ use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use crate::domain::balance::{DailyBalance, daily_balances};
 use crate::domain::calendar::{DateRange, business_date, check_occurred_at};
 use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting, ReversalRefused, reverse};
-use crate::domain::idempotency::{Fingerprint, IdempotencyKey, Replay, StoredResponse};
+use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyDigest, Replay, StoredResponse};
 use crate::domain::money::Amount;
 use crate::ports::{
     Applied, BalanceStore, Clock, EntryPage, LedgerStore, NewEntry, PortError, Publisher, PutAccount, Recorded,
@@ -82,6 +83,29 @@ pub struct RelayReport {
     pub republished: usize,
 }
 
+/// Accounts as first read, kept per execution environment: an account's currency and time zone
+/// never change, so recording and reading need not read its item again. Only the account route
+/// reads the account afresh, for its name. Bounded: past [`AccountCache::ACCOUNTS_MAX`] accounts it
+/// starts over.
+#[derive(Clone, Default)]
+pub struct AccountCache(Arc<Mutex<HashMap<AccountId, Account>>>);
+
+impl AccountCache {
+    pub const ACCOUNTS_MAX: usize = 10_000;
+
+    fn get(&self, id: &AccountId) -> Option<Account> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+
+    fn keep(&self, account: &Account) {
+        let Ok(mut accounts) = self.0.lock() else { return };
+        if accounts.len() >= Self::ACCOUNTS_MAX {
+            accounts.clear();
+        }
+        accounts.insert(account.id.clone(), account.clone());
+    }
+}
+
 /// The ledger over its ports.
 #[derive(Clone)]
 pub struct Ledger {
@@ -90,9 +114,21 @@ pub struct Ledger {
     pub publisher: Arc<dyn Publisher>,
     pub clock: Arc<dyn Clock>,
     pub relay: RelayPolicy,
+    pub accounts: AccountCache,
 }
 
 impl Ledger {
+    /// The ledger over these ports, with an empty account cache.
+    pub fn new(
+        store: Arc<dyn LedgerStore>,
+        balances: Arc<dyn BalanceStore>,
+        publisher: Arc<dyn Publisher>,
+        clock: Arc<dyn Clock>,
+        relay: RelayPolicy,
+    ) -> Self {
+        Self { store, balances, publisher, clock, relay, accounts: AccountCache::default() }
+    }
+
     /// Creates or renames an account; currency and time zone never change once set.
     pub async fn put_account(
         &self,
@@ -108,9 +144,20 @@ impl Ledger {
         }
     }
 
-    /// The account, or `NotFound`.
+    /// The account as stored now, or `NotFound`.
     pub async fn account(&self, id: &AccountId) -> Result<Account, LedgerError> {
-        self.store.get_account(id).await?.ok_or(LedgerError::NotFound("account"))
+        let account = self.store.get_account(id).await?.ok_or(LedgerError::NotFound("account"))?;
+        self.accounts.keep(&account);
+        Ok(account)
+    }
+
+    /// The account for its currency and time zone, which never change: from the cache when it was
+    /// read before in this execution environment (its name may be older than the stored one).
+    async fn terms(&self, id: &AccountId) -> Result<Account, LedgerError> {
+        match self.accounts.get(id) {
+            Some(account) => Ok(account),
+            None => self.account(id).await,
+        }
     }
 
     /// Records an entry once per idempotency key, then publishes it for consolidation. A failed
@@ -122,7 +169,7 @@ impl Ledger {
         key: IdempotencyKey,
         req: EntryRequest,
     ) -> Result<Written, LedgerError> {
-        let account = self.account(account_id).await?;
+        let account = self.terms(account_id).await?;
         let fingerprint = entry_fingerprint(account_id, &req);
         let now = self.clock.now();
         if let Err(reason) = self.check_entry(&account, &req, now) {
@@ -134,7 +181,7 @@ impl Ledger {
         }
         let occurred_at = req.occurred_at.unwrap_or(now);
         let entry = Entry {
-            id: EntryId::new_v7(),
+            id: EntryId::mint(KeyDigest::of(account_id, &key).slot(), now),
             account_id: account.id.clone(),
             kind: req.kind,
             amount: req.amount,
@@ -158,7 +205,7 @@ impl Ledger {
         key: IdempotencyKey,
         description: Option<Description>,
     ) -> Result<Written, LedgerError> {
-        let account = self.account(account_id).await?;
+        let account = self.terms(account_id).await?;
         let desc = description.as_ref().map_or("\u{0}", |d| d.as_str());
         let fingerprint = Fingerprint::of(&["reversal", account_id.as_str(), &original_id.to_string(), desc]);
         if let Some(written) = self.replay(account_id, &key, &fingerprint).await? {
@@ -166,16 +213,18 @@ impl Ledger {
         }
         let original = self.store.get_entry(account_id, original_id).await?.ok_or(LedgerError::NotFound("entry"))?;
         let now = self.clock.now();
-        let reversal = reverse(&original, EntryId::new_v7(), description, now, business_date(now, &account.zone))
-            .map_err(|refused| match refused {
+        let id = EntryId::mint(KeyDigest::of(account_id, &key).slot(), now);
+        let reversal = reverse(&original, id, description, now, business_date(now, &account.zone)).map_err(
+            |refused| match refused {
                 ReversalRefused::AlreadyReversed => LedgerError::Conflict("the entry was already reversed"),
                 ReversalRefused::IsReversal => LedgerError::Unprocessable("a reversal cannot be reversed"),
-            })?;
+            },
+        )?;
         self.write(reversal, key, fingerprint).await
     }
 
     pub async fn entry(&self, account_id: &AccountId, id: &EntryId) -> Result<Entry, LedgerError> {
-        self.account(account_id).await?;
+        self.terms(account_id).await?;
         self.store.get_entry(account_id, id).await?.ok_or(LedgerError::NotFound("entry"))
     }
 
@@ -187,7 +236,7 @@ impl Ledger {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<EntryPage, LedgerError> {
-        self.account(account_id).await?;
+        self.terms(account_id).await?;
         Ok(self.store.list_entries(account_id, date, after, limit).await?)
     }
 
@@ -197,7 +246,7 @@ impl Ledger {
         account_id: &AccountId,
         range: DateRange,
     ) -> Result<(Account, Vec<DailyBalance>, Timestamp), LedgerError> {
-        let account = self.account(account_id).await?;
+        let account = self.terms(account_id).await?;
         let as_of = self.clock.now();
         let history = self.balances.history(account_id, range.from(), range.to()).await?;
         let days = daily_balances(&history, range).map_err(|_| LedgerError::Overflow)?;
@@ -247,20 +296,15 @@ impl Ledger {
     }
 
     async fn write(&self, entry: Entry, key: IdempotencyKey, fingerprint: Fingerprint) -> Result<Written, LedgerError> {
-        let response = StoredResponse {
-            fingerprint: fingerprint.clone(),
-            status: 201,
-            body: to_json(&EntryView::from(&entry)),
-            location: format!("/v1/accounts/{}/entries/{}", entry.account_id, entry.id),
-        };
+        let response = recorded_response(&entry, fingerprint.clone());
         let relay_due_at = entry.recorded_at.saturating_add(self.relay.grace).unwrap_or(entry.recorded_at);
         let new = NewEntry { entry, key, response, relay_due_at };
         match self.store.record(&new).await? {
             Recorded::New => Ok(self.recorded(new).await),
-            // The store committed this very write but its answer was lost, and the retry met it: the
-            // entry id in the location is fresh, so no other request can have stored it.
-            Recorded::Existing(stored) if stored.location == new.response.location => Ok(self.recorded(new).await),
             Recorded::Existing(stored) => answer_replay(stored, &fingerprint),
+            Recorded::KeyCollision => Err(LedgerError::Conflict(
+                "the Idempotency-Key collides with another key of this account; send the request with a new key",
+            )),
             Recorded::AlreadyReversed => Err(LedgerError::Conflict("the entry was already reversed")),
             Recorded::OriginalMissing => Err(LedgerError::NotFound("entry")),
         }
@@ -277,6 +321,17 @@ impl Ledger {
         if let Err(error) = self.publisher.publish(&[entry.posting()]).await {
             tracing::warn!(entry_id = %entry.id, account_id = %entry.account_id, %error, "publish failed; relay will re-publish the entry");
         }
+    }
+}
+
+/// The 201 answer to the request that recorded `entry`, as stored with its key and replayed to its
+/// retries: the entry as it was when recorded.
+pub fn recorded_response(entry: &Entry, fingerprint: Fingerprint) -> StoredResponse {
+    StoredResponse {
+        fingerprint,
+        status: 201,
+        body: to_json(&EntryView::from(&Entry { reversed_by: None, ..entry.clone() })),
+        location: format!("/v1/accounts/{}/entries/{}", entry.account_id, entry.id),
     }
 }
 

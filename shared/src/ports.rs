@@ -47,8 +47,13 @@ pub struct NewEntry {
 pub enum Recorded {
     /// Written: the entry and its key are durable.
     New,
-    /// The key was already used; its stored response is returned and nothing was written.
+    /// The key was already used; its stored response is returned and nothing was written. A store
+    /// whose write committed but whose answer was lost, and whose retry met that write, answers
+    /// `New`: it tells its own write from another request's.
     Existing(StoredResponse),
+    /// The key's slot holds an entry another key of the account recorded (74-bit digests that
+    /// collide: about one chance in four million for an account with a hundred million keys); nothing was written.
+    KeyCollision,
     /// For a reversal: the original was reversed in the meantime.
     AlreadyReversed,
     /// For a reversal: the original no longer exists or is not this account's.

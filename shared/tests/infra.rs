@@ -295,11 +295,7 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
         sse.iter().any(|s| attr(s, "enabled") == Some(&Expression::Bool(true)) && attr(s, "kms_key_arn").is_some()),
         "the table is not encrypted with the customer managed key"
     );
-    let ttl = nested(table, "ttl");
-    assert!(
-        ttl.iter().any(|t| attr(t, "attribute_name") == Some(&Expression::String("expires_at".into()))),
-        "no TTL on expires_at"
-    );
+    assert!(nested(table, "ttl").is_empty(), "idempotency records live in their entries: nothing may expire them");
 
     // AND the keys and indexes are those of shared/src/adapters/aws/provision.rs.
     let attributes: BTreeMap<String, String> = nested(table, "attribute")
@@ -322,9 +318,29 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
             Some((s("name")?, (s("hash_key")?, s("range_key")?, s("projection_type")?)))
         })
         .collect();
-    for (index, hash, range) in [("GSI1", "GSI1PK", "GSI1SK"), ("GSI2", "GSI2PK", "GSI2SK")] {
-        assert_eq!(indexes.get(index), Some(&(hash.to_owned(), range.to_owned(), "ALL".to_owned())), "index {index}");
+    for (index, hash, range, projection) in
+        [("GSI1", "GSI1PK", "GSI1SK", "INCLUDE"), ("GSI2", "GSI2PK", "GSI2SK", "ALL")]
+    {
+        assert_eq!(
+            indexes.get(index),
+            Some(&(hash.to_owned(), range.to_owned(), projection.to_owned())),
+            "index {index}"
+        );
     }
+    // AND the date index carries exactly the attributes the adapter lists from it.
+    let listed: Vec<String> = nested(table, "global_secondary_index")
+        .iter()
+        .filter(|i| attr(i, "name") == Some(&Expression::String("GSI1".into())))
+        .filter_map(|i| match attr(i, "non_key_attributes") {
+            Some(Expression::Array(values)) => Some(values.iter().filter_map(|v| match v {
+                Expression::String(s) => Some(s.clone()),
+                _ => None,
+            })),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(listed, fluxo::adapters::aws::item::LISTED, "GSI1's non-key attributes");
 }
 
 /// The `(METHOD, path)` pairs under the top-level `paths:` of an OpenAPI YAML document, by a line

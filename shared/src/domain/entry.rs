@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+#[cfg(test)]
+use jiff::SignedDuration;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -12,15 +14,32 @@ use super::account::{AccountId, Currency};
 use super::money::Amount;
 use super::{Invalid, has_control};
 
-/// An entry id: a UUIDv7, so ids sort by the time they were minted.
+/// An entry id: a UUIDv7, so ids sort by the time they were minted. The ledger mints each id from
+/// the instant it records the entry and the [`Slot`] of the request's account and idempotency key,
+/// so the slot of any id names the key that recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EntryId(Uuid);
 
 impl EntryId {
-    /// Mints a new time-ordered id.
+    /// Mints a new time-ordered id with random bits: for tests and postings that name no key.
     pub fn new_v7() -> Self {
         Self(Uuid::now_v7())
+    }
+
+    /// The id of an entry recorded at `at` under `slot`: `at`'s Unix milliseconds, then the slot's
+    /// 74 bits where a UUIDv7 keeps its random bits.
+    pub fn mint(slot: Slot, at: Timestamp) -> Self {
+        let ms = u64::try_from(at.as_millisecond()).unwrap_or(0);
+        Self(uuid::Builder::from_unix_timestamp_millis(ms, &slot.0).into_uuid())
+    }
+
+    /// The 74 bits after the id's timestamp: the slot of the key that recorded the entry.
+    pub fn slot(&self) -> Slot {
+        let bytes = self.0.as_bytes();
+        let mut tail = [0u8; 10];
+        tail.copy_from_slice(&bytes[6..]);
+        Slot::masked(tail)
     }
 
     /// Parses an id in its hyphenated form.
@@ -34,6 +53,39 @@ impl EntryId {
             .filter(|u| u.get_version_num() == 7)
             .ok_or_else(|| Invalid::new("must be an entry id (a UUIDv7)"))?;
         Ok(Self(uuid))
+    }
+}
+
+/// 74 bits of the digest of an account and an idempotency key
+/// ([`crate::domain::idempotency::KeyDigest`]): the same for every request that carries the key,
+/// whenever it is sent. A store that keys an entry by its slot finds it from the key alone, and from
+/// the entry's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot([u8; 10]);
+
+impl Slot {
+    /// The slot of 10 digest bytes, without the bits a UUIDv7 spends on its version and variant.
+    pub(crate) fn masked(mut bytes: [u8; 10]) -> Self {
+        bytes[0] &= 0x0f;
+        bytes[2] &= 0x3f;
+        Self(bytes)
+    }
+
+    /// One of `shards` partitions (1 to 256), chosen by the slot's last byte: uniform, since the
+    /// slot is a digest.
+    pub fn shard(self, shards: u16) -> u16 {
+        u16::from(self.0[9]) % shards.clamp(1, 256)
+    }
+
+    /// The slot as 20 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(20);
+        for b in self.0 {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        hex
     }
 }
 
@@ -80,20 +132,26 @@ impl EntryType {
     }
 }
 
-/// Free text of at most 280 characters, without control characters.
+/// Free text of at most 280 characters and 400 bytes in UTF-8, without control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
     pub const CHARS_MAX: usize = 280;
+    /// Bounds the stored size as well: with it, an entry's DynamoDB item stays under 1 KB, one write
+    /// unit, at the largest inputs the contract allows (`adapters::aws::item` tests the worst case).
+    pub const BYTES_MAX: usize = 400;
 
     /// Parses a description.
     ///
     /// # Errors
-    /// When it is longer than 280 characters or holds control characters.
+    /// When it is longer than 280 characters or 400 bytes, or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.chars().count() > Self::CHARS_MAX {
             return Err(Invalid::new("must be at most 280 characters"));
+        }
+        if raw.len() > Self::BYTES_MAX {
+            return Err(Invalid::new("must be at most 400 bytes in UTF-8"));
         }
         if has_control(raw) {
             return Err(Invalid::new("must not contain control characters"));
@@ -202,9 +260,26 @@ mod tests {
     }
 
     #[test]
-    fn descriptions_count_characters_not_bytes() {
-        assert!(Description::parse(&"ç".repeat(280)).is_ok());
-        assert!(Description::parse(&"ç".repeat(281)).is_err());
+    fn descriptions_are_bounded_in_characters_and_in_bytes() {
+        assert!(Description::parse(&"d".repeat(280)).is_ok());
+        assert!(Description::parse(&"d".repeat(281)).is_err());
+        assert!(Description::parse(&"ç".repeat(200)).is_ok(), "400 bytes");
+        assert!(Description::parse(&"ç".repeat(201)).is_err(), "402 bytes in 201 characters");
+        assert!(Description::parse(&"👍".repeat(101)).is_err(), "404 bytes in 101 characters");
         assert!(Description::parse("line\nbreak").is_err());
+    }
+
+    #[test]
+    fn a_minted_id_is_a_uuid_v7_that_keeps_its_instant_and_its_slot() {
+        let slot = Slot::masked([0xff; 10]);
+        let at: Timestamp = "2026-11-23T15:00:00.123Z".parse().expect("instant");
+        let id = EntryId::mint(slot, at);
+        assert_eq!(EntryId::parse(&id.to_string()), Ok(id), "a valid UUIDv7");
+        assert_eq!(id.slot(), slot);
+        assert!(id.to_string().starts_with("01a208eb-c9fb-7"), "{id}: the instant's milliseconds come first");
+        let later = EntryId::mint(slot, at.checked_add(SignedDuration::from_millis(1)).expect("instant"));
+        assert!(later > id && later.slot() == slot, "ids of one slot sort by time");
+        assert_eq!(slot.to_hex().len(), 20);
+        assert!(slot.shard(16) < 16);
     }
 }

@@ -4,6 +4,8 @@
 use sha2::{Digest, Sha256};
 
 use super::Invalid;
+use super::account::AccountId;
+use super::entry::Slot;
 
 /// An `Idempotency-Key`: 1 to 255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,6 +33,47 @@ impl IdempotencyKey {
     }
 }
 
+/// The SHA-256 digest of an account and one of its idempotency keys. Its [`Slot`] is part of the id
+/// of the entry the key records; the stores that find an entry by its slot keep the digest beside
+/// it, so two keys whose slots collide are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    /// Digests an account and a key, each length-prefixed.
+    pub fn of(account: &AccountId, key: &IdempotencyKey) -> Self {
+        let mut hasher = Sha256::new();
+        for part in ["entry-key", account.as_str(), key.as_str()] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        Self(hasher.finalize().into())
+    }
+
+    /// The 74 bits of the digest an entry id carries.
+    pub fn slot(&self) -> Slot {
+        let mut head = [0u8; 10];
+        head.copy_from_slice(&self.0[..10]);
+        Slot::masked(head)
+    }
+
+    /// The first 128 bits in hex: enough to tell any two keys of an account apart.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0[..16])
+    }
+}
+
+/// Lowercase hex by table into one buffer: formatting each byte with `format!` cost as much as a hash.
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// A digest of what a write asked for: operation, target and every field as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint(String);
@@ -43,15 +86,7 @@ impl Fingerprint {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        // Hex by table into one buffer: formatting each byte with `format!` cost as much as the hash.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digest = hasher.finalize();
-        let mut hex = String::with_capacity(digest.len() * 2);
-        for b in digest {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        Self(hex)
+        Self(hex(&hasher.finalize()))
     }
 
     /// Rebuilds a fingerprint read back from a store.
@@ -100,6 +135,18 @@ mod tests {
         for bad in ["", "tab\there", "ção", &"k".repeat(256)] {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn a_key_digest_depends_on_account_and_key_only() {
+        let shop = AccountId::parse("shop").expect("id");
+        let other = AccountId::parse("other").expect("id");
+        let key = IdempotencyKey::parse("order-1").expect("key");
+        assert_eq!(KeyDigest::of(&shop, &key), KeyDigest::of(&shop, &key));
+        assert_ne!(KeyDigest::of(&shop, &key).slot(), KeyDigest::of(&other, &key).slot());
+        let again = IdempotencyKey::parse("order-2").expect("key");
+        assert_ne!(KeyDigest::of(&shop, &key).to_hex(), KeyDigest::of(&shop, &again).to_hex());
+        assert_eq!(KeyDigest::of(&shop, &key).to_hex().len(), 32);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub async fn shop_ledger(
         batch_max: 100,
         attempts_max,
     };
-    let ledger = Ledger { store, balances, publisher, clock, relay };
+    let ledger = Ledger::new(store, balances, publisher, clock, relay);
     let account = AccountId::parse("shop").expect("id");
     let (name, currency) = (AccountName::parse("Shop").expect("name"), Currency::parse("BRL").expect("currency"));
     let zone = Zone::parse("America/Sao_Paulo").expect("zone");

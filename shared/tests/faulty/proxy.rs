@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 pub struct Faults {
     /// Answer this many DynamoDB requests with `ThrottlingException`, forwarding nothing.
     pub throttle: AtomicU32,
-    /// Forward this many `TransactWriteItems`, then hold each answer past the attempt timeout.
+    /// Forward this many writes (`PutItem`, `TransactWriteItems`), then hold each answer past the
+    /// attempt timeout.
     pub stall_writes: AtomicU32,
     /// Cancel every `TransactWriteItems` whose body holds this text, as DynamoDB cancels a
     /// transaction that loses a race (`TransactionConflict`), forwarding nothing.
@@ -65,7 +66,8 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     if transaction && conflicts(&proxy.faults, &body) {
         return conflict();
     }
-    let stall = transaction && spend(&proxy.faults.stall_writes);
+    let write = transaction || target == "DynamoDB_20120810.PutItem";
+    let stall = write && spend(&proxy.faults.stall_writes);
     let response = forward(&proxy, parts, body).await;
     if stall {
         proxy.faults.stalled.fetch_add(1, Ordering::SeqCst);

@@ -1,7 +1,9 @@
 //! The ledger store on DynamoDB: one table, keys and items as documented in [`super::item`].
 //!
-//! Recording is one `TransactWriteItems` (idempotency record and entry, plus the original's
-//! `reversed_by` for a reversal), so concurrent duplicates produce one entry. Consolidation reads a
+//! Recording an entry is one conditional `PutItem` of one item, the entry and its idempotency record
+//! together, at the key its idempotency key decides: concurrent duplicates produce one entry, and a
+//! retry reads the stored entry from the failed condition (`ALL_OLD`) without a second request. A
+//! reversal is one `TransactWriteItems` (the reversal and the original's `reversed_by`). Consolidation reads a
 //! batch's entries and rollups with one `BatchGetItem` and two queries, then writes the rollups and the
 //! entries' applied marks in one transaction guarded by the account's rollup version: amortised, a
 //! batch of 100 entries of one account and day takes two write requests.
@@ -11,10 +13,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::{SignedDuration, Timestamp};
 
 use super::item::{self, Item, n, s};
 use crate::adapters::corrupt;
@@ -23,12 +28,10 @@ use crate::domain::balance::{BalanceHistory, MonthRollup};
 use crate::domain::calendar::month_of;
 use crate::domain::consolidation::{self, Needs, Plan, Snapshot};
 use crate::domain::entry::{Entry, EntryId, Posting};
-use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
+use crate::domain::idempotency::{IdempotencyKey, KeyDigest, StoredResponse};
+use crate::ledger::recorded_response;
 use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
 
-/// How long an idempotency key is kept: longer than the backdating window, so any retry a client
-/// may still send is recognised.
-const KEY_TTL: SignedDuration = SignedDuration::from_hours(35 * 24);
 /// DynamoDB's limit of items in one transaction and keys in one `BatchGetItem`.
 const TRANSACTION_ITEMS_MAX: usize = 100;
 /// Attempts at a consolidation round that lost its optimistic lock to a concurrent one.
@@ -198,63 +201,30 @@ impl LedgerStore for DynamoStore {
     }
 
     async fn find_key(&self, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
-        let found = self.get(item::key(item::pk(account), item::key_sk(key.as_str()))).await?;
-        found.as_ref().map(item::response_from).transpose()
+        let digest = KeyDigest::of(account, key);
+        let Some(found) = self.get(item::entry_key(account, digest.slot())).await? else { return Ok(None) };
+        let record = item::key_record_from(&found)?;
+        // Another key whose slot collides recorded this item: this key has recorded nothing.
+        Ok((record.key_digest == digest.to_hex()).then(|| recorded_response(&record.entry, record.fingerprint)))
     }
 
     #[tracing::instrument(name = "dynamodb.record", skip_all, fields(entry_id = %new.entry.id))]
     async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
         let e = &new.entry;
-        let expires = e.recorded_at.saturating_add(KEY_TTL).unwrap_or(e.recorded_at).as_second();
-        let mut items = vec![
-            self.put(
-                item::response_item(&e.account_id, new.key.as_str(), &new.response, expires),
-                Some("attribute_not_exists(PK)"),
-            )?,
-            self.put(item::entry_item(e, new.relay_due_at.as_millisecond()), Some("attribute_not_exists(PK)"))?,
-        ];
-        if let Some(original) = e.reverses {
-            items.push(self.update(
-                item::key(item::pk(&e.account_id), item::entry_sk(&original)),
-                "SET reversed_by = :by",
-                "attribute_exists(PK) AND attribute_not_exists(reversed_by) AND attribute_not_exists(reverses)",
-                values(&[(":by", s(e.id.to_string()))]),
-            )?);
+        let digest = KeyDigest::of(&e.account_id, &new.key);
+        let token = write_token()?;
+        let entry = item::entry_item(new, &digest, &token, new.relay_due_at.as_millisecond());
+        match e.reverses {
+            None => self.put_entry(entry, &digest, &token).await,
+            Some(original) => self.record_reversal(entry, &original, new, &digest, &token).await,
         }
-        let mut reasons = Vec::new();
-        for attempt in 0..ROUND_ATTEMPTS_MAX {
-            reasons = match self.transact(items.clone()).await? {
-                Ok(()) => return Ok(Recorded::New),
-                Err(reasons) => reasons,
-            };
-            // A concurrent transaction on the same key or original: try again, and the loser then
-            // meets the winner's condition and answers with its stored response.
-            if !reasons.iter().any(|c| c == "TransactionConflict") {
-                break;
-            }
-            backoff(attempt).await;
-        }
-        let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-        if failed(0) {
-            let stored = self.find_key(&e.account_id, &new.key).await?;
-            return stored
-                .map(Recorded::Existing)
-                .ok_or_else(|| PortError::Unavailable("idempotency record vanished".into()));
-        }
-        if failed(2) {
-            let original = e.reverses.map(|id| item::key(item::pk(&e.account_id), item::entry_sk(&id)));
-            let exists = match original {
-                Some(key) => self.get(key).await?.is_some(),
-                None => false,
-            };
-            return Ok(if exists { Recorded::AlreadyReversed } else { Recorded::OriginalMissing });
-        }
-        Err(PortError::Unavailable(format!("recording transaction cancelled: {reasons:?}")))
     }
 
     async fn get_entry(&self, account: &AccountId, id: &EntryId) -> Result<Option<Entry>, PortError> {
-        let found = self.get(item::key(item::pk(account), item::entry_sk(id))).await?;
-        found.as_ref().map(item::entry_from).transpose()
+        let Some(found) = self.get(item::entry_key(account, id.slot())).await? else { return Ok(None) };
+        // The slot holds the entry its key recorded; an id of the same slot and another instant is
+        // no entry.
+        Ok(Some(item::entry_from(&found)?).filter(|e| e.id == *id))
     }
 
     async fn list_entries(
@@ -421,7 +391,7 @@ impl DynamoStore {
     /// `BatchGetItem`; the months only when some posting is fresh, since only fresh ones move them.
     async fn plan(&self, account: &AccountId, batch: &[&Posting], needs: &Needs) -> Result<(i64, Plan), PortError> {
         let pk = item::pk(account);
-        let mut keys: Vec<Item> = needs.entries.iter().map(|id| item::key(pk.clone(), item::entry_sk(id))).collect();
+        let mut keys: Vec<Item> = needs.entries.iter().map(|id| item::entry_key(account, id.slot())).collect();
         keys.push(item::key(pk.clone(), item::ROLLUP_SK.into()));
         keys.extend(needs.dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
         let mut snapshot = Snapshot::default();
@@ -474,10 +444,10 @@ impl DynamoStore {
         }
         for id in &plan.applied {
             items.push(self.update(
-                item::key(pk.clone(), item::entry_sk(id)),
+                item::entry_key(account, id.slot()),
                 "SET applied_at = :now REMOVE GSI2PK, GSI2SK",
-                "attribute_exists(PK) AND attribute_not_exists(applied_at)",
-                values(&[(":now", s(now.to_string()))]),
+                "GSI1SK = :id AND attribute_not_exists(applied_at)",
+                values(&[(":now", n(now.as_millisecond())), (":id", s(id.to_string()))]),
             )?);
         }
         if items.len() > TRANSACTION_ITEMS_MAX {
@@ -517,6 +487,101 @@ impl DynamoStore {
         };
         self.query(q, None).await?.iter().map(item::month_from).collect()
     }
+}
+
+impl DynamoStore {
+    /// Writes a new entry item unless its slot holds one; a failed condition returns the stored item.
+    async fn put_entry(&self, entry: Item, digest: &KeyDigest, token: &str) -> Result<Recorded, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(entry))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match put {
+            Ok(_) => return Ok(Recorded::New),
+            Err(error) => error,
+        };
+        match error.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(failed)) => match &failed.item {
+                Some(found) => met(found, digest, token),
+                None => Err(PortError::Failure("a failed condition returned no item".into())),
+            },
+            _ => Err(sdk(error)),
+        }
+    }
+
+    /// Writes a reversal and marks its original in one transaction, on condition that the original
+    /// exists, is not reversed and is no reversal itself.
+    async fn record_reversal(
+        &self,
+        reversal: Item,
+        original: &EntryId,
+        new: &NewEntry,
+        digest: &KeyDigest,
+        token: &str,
+    ) -> Result<Recorded, PortError> {
+        let account = &new.entry.account_id;
+        let items = vec![
+            self.put(reversal, Some("attribute_not_exists(PK)"))?,
+            self.update(
+                item::entry_key(account, original.slot()),
+                "SET reversed_by = :by",
+                "GSI1SK = :original AND attribute_not_exists(reversed_by) AND attribute_not_exists(reverses)",
+                values(&[(":by", s(new.entry.id.to_string())), (":original", s(original.to_string()))]),
+            )?,
+        ];
+        let mut reasons = Vec::new();
+        for attempt in 0..ROUND_ATTEMPTS_MAX {
+            reasons = match self.transact(items.clone()).await? {
+                Ok(()) => return Ok(Recorded::New),
+                Err(reasons) => reasons,
+            };
+            // A concurrent transaction on the same key or original: try again, and the loser then
+            // meets the winner's condition and answers with its stored entry.
+            if !reasons.iter().any(|c| c == "TransactionConflict") {
+                break;
+            }
+            backoff(attempt).await;
+        }
+        let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        if failed(0) {
+            let found = self.get(item::entry_key(account, digest.slot())).await?;
+            return found.map_or_else(
+                || Err(PortError::Unavailable("recorded item vanished".into())),
+                |f| met(&f, digest, token),
+            );
+        }
+        if failed(1) {
+            let exists = self.get_entry(account, original).await?.is_some();
+            return Ok(if exists { Recorded::AlreadyReversed } else { Recorded::OriginalMissing });
+        }
+        Err(PortError::Unavailable(format!("recording transaction cancelled: {reasons:?}")))
+    }
+}
+
+/// What a write that met a stored item under its key answers: `New` when the item is this very
+/// write's (its answer was lost and the SDK's retry met it), a collision when another key recorded
+/// it, else the stored entry's answer.
+fn met(found: &Item, digest: &KeyDigest, token: &str) -> Result<Recorded, PortError> {
+    let record = item::key_record_from(found)?;
+    if record.token == token {
+        return Ok(Recorded::New);
+    }
+    if record.key_digest != digest.to_hex() {
+        return Ok(Recorded::KeyCollision);
+    }
+    Ok(Recorded::Existing(recorded_response(&record.entry, record.fingerprint)))
+}
+
+/// A random token that tells one recording write from every other: 64 bits, in hex.
+fn write_token() -> Result<String, PortError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| PortError::Failure(format!("no randomness for a write token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Waits before retrying a transaction that lost to a concurrent one: 10 ms, doubling, capped.

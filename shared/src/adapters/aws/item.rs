@@ -1,15 +1,19 @@
 //! DynamoDB item mapping: the only place that knows the table's key shapes and attribute names.
 //!
-//! One table holds every record of an account under `PK = A#{account}`:
+//! An account's own records sit under `PK = A#{account}`; its entries are spread over
+//! [`ENTRY_SHARDS`] partitions `A#{account}#{shard}`, so one busy merchant's writes reach many
+//! partitions:
 //!
-//! | record | SK | attributes |
-//! |---|---|---|
-//! | account | `#ACCOUNT` | name, currency, timezone, created_at |
-//! | rollup lock | `#ROLLUP` | version (optimistic lock of the account's rollups) |
-//! | daily totals | `D#{date}` | credits, debits, entry_count |
-//! | entry | `E#{entry id}` | the entry; `GSI1PK = {account}#{date}`, `GSI1SK = id`; while unapplied `GSI2PK = P#{shard}`, `GSI2SK = relay due ms` |
-//! | idempotency key | `K#{key}` | fingerprint, status, body, location, expires_at (TTL) |
-//! | monthly rollup | `M#{first day}` | credits, debits, entry_count, closing |
+//! | record | PK | SK | attributes |
+//! |---|---|---|---|
+//! | account | `A#{account}` | `#ACCOUNT` | name, currency, timezone, created_at |
+//! | rollup lock | `A#{account}` | `#ROLLUP` | version (optimistic lock of the account's rollups) |
+//! | daily totals | `A#{account}` | `D#{date}` | credits, debits, entry_count |
+//! | monthly rollup | `A#{account}` | `M#{first day}` | credits, debits, entry_count, closing |
+//! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; applied_at once applied; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}`; while unapplied `GSI2PK = P#{shard}`, `GSI2SK = relay due ms` |
+//!
+//! An entry's slot ([`Slot`]) is a digest of its account and idempotency key, and part of its id:
+//! the key finds the item when a request is retried, and so does the id.
 
 use std::collections::HashMap;
 
@@ -21,9 +25,10 @@ use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use crate::domain::balance::{MonthRollup, Movement};
 use crate::domain::calendar::{parse_date, parse_instant};
 use crate::domain::consolidation::Stored;
-use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
-use crate::domain::idempotency::{Fingerprint, StoredResponse};
+use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting, Slot};
+use crate::domain::idempotency::{Fingerprint, KeyDigest};
 use crate::domain::money::Amount;
+use crate::ports::NewEntry;
 use crate::ports::PortError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -38,12 +43,12 @@ pub fn pk(account: &AccountId) -> String {
     format!("A#{account}")
 }
 
-pub fn entry_sk(id: &EntryId) -> String {
-    format!("E#{id}")
-}
+/// Partitions each account's entries are spread over, by their slot.
+pub const ENTRY_SHARDS: u16 = 16;
 
-pub fn key_sk(key: &str) -> String {
-    format!("K#{key}")
+/// The primary key of the entry recorded under `slot`.
+pub fn entry_key(account: &AccountId, slot: Slot) -> Item {
+    key(format!("A#{account}#{}", slot.shard(ENTRY_SHARDS)), format!("E#{}", slot.to_hex()))
 }
 
 pub fn day_sk(date: Date) -> String {
@@ -114,9 +119,11 @@ pub fn account_from(item: &Item) -> Result<Account, PortError> {
     })
 }
 
-/// An entry as first written: unapplied, and due for relay at `relay_due_ms`.
-pub fn entry_item(e: &Entry, relay_due_ms: i64) -> Item {
-    let mut item = key(pk(&e.account_id), entry_sk(&e.id));
+/// An entry as first written, with its idempotency record: the digest of its key, the request's
+/// fingerprint and the write's `token`; unapplied, and due for relay at `relay_due_ms`.
+pub fn entry_item(new: &NewEntry, digest: &KeyDigest, token: &str, relay_due_ms: i64) -> Item {
+    let e = &new.entry;
+    let mut item = entry_key(&e.account_id, e.id.slot());
     item.insert("type".into(), s(e.kind.as_str()));
     item.insert("amount".into(), n(e.amount.minor()));
     item.insert("currency".into(), s(e.currency.code()));
@@ -129,6 +136,12 @@ pub fn entry_item(e: &Entry, relay_due_ms: i64) -> Item {
     if let Some(r) = e.reverses {
         item.insert("reverses".into(), s(r.to_string()));
     }
+    if let Some(r) = e.reversed_by {
+        item.insert("reversed_by".into(), s(r.to_string()));
+    }
+    item.insert("key_digest".into(), s(digest.to_hex()));
+    item.insert("fingerprint".into(), s(new.response.fingerprint.as_str()));
+    item.insert("token".into(), s(token));
     item.insert("GSI1PK".into(), s(by_date(&e.account_id, e.business_date)));
     item.insert("GSI1SK".into(), s(e.id.to_string()));
     item.insert("GSI2PK".into(), s(pending_shard(&e.id)));
@@ -136,12 +149,54 @@ pub fn entry_item(e: &Entry, relay_due_ms: i64) -> Item {
     item
 }
 
+/// The attributes the date index (`GSI1`) carries besides the keys: an entry as listed. The applied
+/// mark and the idempotency record stay out, so marking an entry applied writes no index.
+pub const LISTED: [&str; 9] = [
+    "type",
+    "amount",
+    "currency",
+    "description",
+    "occurred_at",
+    "business_date",
+    "recorded_at",
+    "reverses",
+    "reversed_by",
+];
+
+/// An entry item's idempotency record: what a retry of its key is answered from.
+pub struct KeyRecord {
+    pub entry: Entry,
+    pub key_digest: String,
+    pub fingerprint: Fingerprint,
+    pub token: String,
+}
+
+pub fn key_record_from(item: &Item) -> Result<KeyRecord, PortError> {
+    Ok(KeyRecord {
+        entry: entry_from(item)?,
+        key_digest: get_s(item, "key_digest")?.to_owned(),
+        fingerprint: Fingerprint::from_stored(get_s(item, "fingerprint")?.to_owned()),
+        token: get_s(item, "token")?.to_owned(),
+    })
+}
+
+/// The account of an entry's partition key `A#{account}#{shard}`.
+fn entry_account(item: &Item) -> Result<AccountId, PortError> {
+    let pk = get_s(item, "PK")?;
+    let account = pk.strip_prefix("A#").and_then(|rest| rest.rsplit_once('#')).map_or("", |(a, _)| a);
+    AccountId::parse(account).map_err(|e| corrupt("account", e))
+}
+
+fn entry_id(item: &Item) -> Result<EntryId, PortError> {
+    EntryId::parse(get_s(item, "GSI1SK")?).map_err(|e| corrupt("entry id", e))
+}
+
 pub fn entry_from(item: &Item) -> Result<Entry, PortError> {
     let id = |raw: &str| EntryId::parse(raw).map_err(|e| corrupt("entry id", e));
     let instant = |name: &str| parse_instant(get_s(item, name)?).map_err(|e| corrupt(name, e));
     Ok(Entry {
-        id: id(get_s(item, "SK")?.trim_start_matches("E#"))?,
-        account_id: AccountId::parse(get_s(item, "PK")?.trim_start_matches("A#")).map_err(|e| corrupt("account", e))?,
+        id: entry_id(item)?,
+        account_id: entry_account(item)?,
         kind: EntryType::parse(get_s(item, "type")?).map_err(|e| corrupt("type", e))?,
         amount: Amount::from_minor(get_n(item, "amount")?).map_err(|e| corrupt("amount", e))?,
         currency: Currency::parse(get_s(item, "currency")?).map_err(|e| corrupt("currency", e))?,
@@ -159,7 +214,7 @@ pub fn entry_from(item: &Item) -> Result<Entry, PortError> {
 
 /// What consolidation needs of a stored entry: its id and its [`Stored`] state.
 pub fn stored_from(item: &Item) -> Result<(EntryId, Stored), PortError> {
-    let id = EntryId::parse(get_s(item, "SK")?.trim_start_matches("E#")).map_err(|e| corrupt("entry id", e))?;
+    let id = entry_id(item)?;
     let stored = Stored {
         kind: EntryType::parse(get_s(item, "type")?).map_err(|e| corrupt("type", e))?,
         amount: Amount::from_minor(get_n(item, "amount")?).map_err(|e| corrupt("amount", e))?,
@@ -167,25 +222,6 @@ pub fn stored_from(item: &Item) -> Result<(EntryId, Stored), PortError> {
         applied: item.contains_key("applied_at"),
     };
     Ok((id, stored))
-}
-
-pub fn response_item(account: &AccountId, key: &str, r: &StoredResponse, expires_at: i64) -> Item {
-    let mut item = self::key(pk(account), key_sk(key));
-    item.insert("fingerprint".into(), s(r.fingerprint.as_str()));
-    item.insert("status".into(), n(i64::from(r.status)));
-    item.insert("body".into(), s(&r.body));
-    item.insert("location".into(), s(&r.location));
-    item.insert("expires_at".into(), n(expires_at));
-    item
-}
-
-pub fn response_from(item: &Item) -> Result<StoredResponse, PortError> {
-    Ok(StoredResponse {
-        fingerprint: Fingerprint::from_stored(get_s(item, "fingerprint")?.to_owned()),
-        status: u16::try_from(get_n(item, "status")?).map_err(|e| corrupt("status", e))?,
-        body: get_s(item, "body")?.to_owned(),
-        location: get_s(item, "location")?.to_owned(),
-    })
 }
 
 pub fn movement_from(item: &Item) -> Result<Movement, PortError> {
@@ -225,4 +261,88 @@ pub fn day_from(item: &Item) -> Result<(Date, Movement), PortError> {
 /// The posting of an entry record.
 pub fn posting_from(item: &Item) -> Result<Posting, PortError> {
     entry_from(item).map(|e| e.posting())
+}
+
+/// An item's size as DynamoDB bills it: each attribute's name in UTF-8 bytes plus its value's size
+/// (a string's UTF-8 bytes, a number's one byte per two significant digits plus one, a binary's
+/// bytes, 1 for a boolean or null, 3 plus 1 per element for a list or map). One write unit covers 1 KB.
+pub fn size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => number_size(number),
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Ss(texts) => texts.iter().map(String::len).sum(),
+        AttributeValue::Ns(numbers) => numbers.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(blobs) => blobs.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+fn number_size(number: &str) -> usize {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
+    significant.div_ceil(2) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
+
+    /// GIVEN the largest entry the contract allows (a 64-character account, a 255-character key, a
+    /// 400-byte description, the largest amount, instants with nine fraction digits, a reversal mark)
+    /// WHEN it is stored, relayed and applied THEN its item stays within one write unit, 1 KB.
+    #[test]
+    fn the_largest_entry_item_stays_within_one_write_unit() {
+        let account = AccountId::parse(&"a".repeat(AccountId::LEN_MAX)).expect("id");
+        let key = IdempotencyKey::parse(&"k".repeat(IdempotencyKey::LEN_MAX)).expect("key");
+        let digest = KeyDigest::of(&account, &key);
+        let at: Timestamp = "2026-11-23T23:59:59.123456789Z".parse().expect("instant");
+        let description = "👍".repeat(Description::BYTES_MAX / 4);
+        let entry = Entry {
+            id: EntryId::mint(digest.slot(), at),
+            account_id: account,
+            kind: EntryType::Credit,
+            amount: Amount::from_minor(Amount::MAX_MINOR).expect("amount"),
+            currency: Currency::parse("BRL").expect("currency"),
+            description: Some(Description::parse(&description).expect("the longest description")),
+            occurred_at: at,
+            business_date: jiff::civil::date(2026, 11, 23),
+            recorded_at: at,
+            reverses: None,
+            reversed_by: Some(EntryId::new_v7()),
+        };
+        let response = StoredResponse {
+            fingerprint: Fingerprint::of(&["entry"]),
+            status: 201,
+            body: String::new(),
+            location: String::new(),
+        };
+        let new = NewEntry { entry, key, response, relay_due_at: at };
+        let mut item = entry_item(&new, &digest, "0123456789abcdef", i64::MAX);
+        item.insert("applied_at".into(), n(at.as_millisecond()));
+        item.insert("relay_count".into(), n(12));
+        let bytes = size(&item);
+        assert!(bytes <= 1024, "the largest entry item is {bytes} bytes");
+        eprintln!("the largest entry item: {bytes} bytes");
+    }
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        let item = HashMap::from([
+            ("ab".to_owned(), s("çé")),
+            ("n".to_owned(), AttributeValue::N("-00123.4500".into())),
+            ("m".to_owned(), AttributeValue::M(HashMap::from([("x".to_owned(), AttributeValue::Bool(true))]))),
+        ]);
+        // "ab" + 4 bytes; "n" + (5 significant digits, 12345: 3 bytes, + 1); "m" + 3 + (1 + "x" + 1).
+        assert_eq!(size(&item), 6 + 5 + 7);
+    }
 }

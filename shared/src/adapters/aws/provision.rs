@@ -3,14 +3,16 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::dynamo::{build, sdk};
+use super::item;
 use crate::ports::PortError;
 
-/// Creates the ledger table with its two indexes and TTL, unless it exists.
+/// Creates the ledger table with its two indexes, unless it exists. The date index carries the
+/// listed attributes only ([`item::LISTED`]), so an entry's applied mark never rewrites it.
 ///
 /// # Errors
 /// When DynamoDB refuses.
@@ -22,15 +24,20 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().map_err(build)
     };
     let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build);
-    let index = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, PortError> {
+    let index = |name: &str, pk: &str, sk: &str, projection: Projection| -> Result<GlobalSecondaryIndex, PortError> {
         GlobalSecondaryIndex::builder()
             .index_name(name)
             .key_schema(key(pk, KeyType::Hash)?)
             .key_schema(key(sk, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(projection)
             .build()
             .map_err(build)
     };
+    let listed = Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .set_non_key_attributes(Some(item::LISTED.iter().map(|a| (*a).to_owned()).collect()))
+        .build();
+    let all = Projection::builder().projection_type(ProjectionType::All).build();
     client
         .create_table()
         .table_name(table)
@@ -43,13 +50,11 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         .attribute_definitions(attr("GSI2SK", ScalarAttributeType::N)?)
         .key_schema(key("PK", KeyType::Hash)?)
         .key_schema(key("SK", KeyType::Range)?)
-        .global_secondary_indexes(index("GSI1", "GSI1PK", "GSI1SK")?)
-        .global_secondary_indexes(index("GSI2", "GSI2PK", "GSI2SK")?)
+        .global_secondary_indexes(index("GSI1", "GSI1PK", "GSI1SK", listed)?)
+        .global_secondary_indexes(index("GSI2", "GSI2PK", "GSI2SK", all)?)
         .send()
         .await
         .map_err(sdk)?;
-    let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().map_err(build)?;
-    client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await.map_err(sdk)?;
     Ok(())
 }
 
