@@ -119,6 +119,44 @@ resource "aws_cloudwatch_metric_alarm" "queue_age" {
   ok_actions          = local.alarm_actions
 }
 
+# --- relay: the stream is the outbox -----------------------------------------------------------
+
+# How far behind the newest stream record relay is. Records are kept 24 hours: well before that,
+# someone must look (and the daily reconciliation catches what is lost in any case).
+resource "aws_cloudwatch_metric_alarm" "relay_iterator_age" {
+  alarm_name          = "${local.name}-relay-iterator-age"
+  alarm_description   = "relay is more than ${var.relay_iterator_age_s_max} s behind the table's stream: new entries are not reaching the queue. Is relay failing or throttled? See docs/operations.md."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = aws_lambda_function.fluxo["relay"].function_name, Resource = "${aws_lambda_function.fluxo["relay"].function_name}:${aws_lambda_alias.live["relay"].name}" }
+  statistic           = "Maximum"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.relay_iterator_age_s_max * 1000
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Stream records relay could not handle after its retries: their entries wait for reconciliation.
+resource "aws_cloudwatch_metric_alarm" "relay_failures" {
+  alarm_name          = "${local.name}-relay-failures"
+  alarm_description   = "Stream records were set aside after relay's retries: their entries are recorded but not on the queue until reconciliation publishes them. See docs/operations.md, When relay sets stream records aside."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.relay_failures.name }
+  statistic           = "Maximum"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 # --- ledger metrics (Embedded Metric Format, namespace Fluxo: shared/src/telemetry.rs) -------------
 
 resource "aws_cloudwatch_metric_alarm" "consolidation_lag_p99" {
@@ -146,10 +184,10 @@ locals {
       function    = "consolidate"
       description = "consolidate rejected a posting that can never apply (unknown entry, mismatching message, overflow); it will reach the dead-letter queue."
     }
-    relay-abandoned = {
-      metric      = "relay_abandoned"
+    relay-republished = {
+      metric      = "relay_republished"
       function    = "relay"
-      description = "relay gave up on an entry re-published FLUXO_RELAY_ATTEMPTS times without applying: it is recorded but in no balance. See docs/operations.md, When relay gives up on an entry."
+      description = "Reconciliation found entries recorded more than FLUXO_RECONCILE_GRACE ago in no balance and published them again: the stream missed them, or they can never apply. See docs/operations.md, When reconciliation publishes entries."
     }
   }
 }

@@ -25,7 +25,7 @@ locals {
       reserved    = var.consolidate_reserved_concurrency
     }
     relay = {
-      description = "Re-publishes entries not consolidated in time (scheduled)"
+      description = "Moves new entries from the table's stream to the queue; reconciles daily"
       memory_mb   = var.relay_memory_mb
       timeout_s   = var.relay_timeout_s
       reserved    = var.relay_reserved_concurrency
@@ -39,9 +39,8 @@ locals {
     FLUXO_TABLE              = aws_dynamodb_table.ledger.name
     FLUXO_QUEUE_URL          = aws_sqs_queue.postings.url
     FLUXO_QUEUE_MAX_RECEIVES = tostring(var.queue_max_receives)
-    FLUXO_RELAY_GRACE        = var.relay_grace
-    FLUXO_RELAY_INTERVAL     = var.relay_interval
-    FLUXO_RELAY_BATCH        = tostring(var.relay_batch)
+    FLUXO_RECONCILE_DAYS     = tostring(var.reconcile_days)
+    FLUXO_RECONCILE_GRACE    = var.reconcile_grace
   }
 
   # Provisioned concurrency on the synchronous, latency-bound functions; max 0 turns it off.
@@ -116,7 +115,8 @@ resource "aws_lambda_alias" "live" {
   function_version = aws_lambda_function.fluxo[each.key].version
 }
 
-# A relay run that fails is not retried: the next scheduled run does the same work.
+# A reconciliation pass that fails is not retried: the next scheduled pass does the same work. (The
+# stream's records are retried by their event source mapping, queue.tf.)
 resource "aws_lambda_function_event_invoke_config" "relay" {
   function_name                = aws_lambda_function.fluxo["relay"].function_name
   qualifier                    = aws_lambda_alias.live["relay"].name
@@ -216,7 +216,8 @@ data "aws_iam_policy_document" "function_runtime" {
   }
 }
 
-# ingest: the account read, the entry + key transaction, renames; publishes postings.
+# ingest: the account read, the entry's conditional put, the reversal transaction, renames. It never
+# touches the queue: the table's stream carries each new entry to relay.
 data "aws_iam_policy_document" "ingest" {
   statement {
     sid = "RecordEntries"
@@ -228,12 +229,6 @@ data "aws_iam_policy_document" "ingest" {
       "dynamodb:TransactWriteItems",
     ]
     resources = [local.table_arn]
-  }
-
-  statement {
-    sid       = "PublishPostings"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.postings.arn]
   }
 }
 
@@ -270,24 +265,26 @@ data "aws_iam_policy_document" "consolidate" {
   }
 }
 
-# relay: finds due entries on the sparse index, moves their due time, re-publishes them.
+# relay: reads the table's stream (through its event source mapping), publishes postings, sets
+# failed stream records aside; reconciliation walks the account directory, counts the date index,
+# reads rollups and entries.
 data "aws_iam_policy_document" "relay" {
   statement {
-    sid       = "FindDueEntries"
-    actions   = ["dynamodb:Query"]
-    resources = ["${local.indexes_arn}/GSI2"]
+    sid       = "ReadTheOutbox"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+    resources = [aws_dynamodb_table.ledger.stream_arn]
   }
 
   statement {
-    sid       = "ClaimDueEntries"
-    actions   = ["dynamodb:UpdateItem"]
-    resources = [local.table_arn]
+    sid       = "Reconcile"
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+    resources = [local.table_arn, "${local.indexes_arn}/GSI1", "${local.indexes_arn}/GSI2"]
   }
 
   statement {
-    sid       = "RepublishPostings"
+    sid       = "PublishPostings"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.postings.arn]
+    resources = [aws_sqs_queue.postings.arn, aws_sqs_queue.relay_failures.arn]
   }
 }
 

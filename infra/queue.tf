@@ -1,4 +1,4 @@
-# Postings move from ingest (and relay) to consolidate on one SQS standard queue. A posting that
+# Postings move from relay to consolidate on one SQS standard queue. A posting that
 # fails `queue_max_receives` times moves to the dead-letter queue, where it waits for a person
 # (docs/operations.md). Both queues are encrypted with the ledger key.
 
@@ -67,29 +67,74 @@ resource "aws_lambda_event_source_mapping" "consolidate" {
   }
 }
 
-# relay runs on a schedule: it re-publishes entries recorded but not consolidated in time.
-resource "aws_cloudwatch_event_rule" "relay" {
-  name                = "${local.name}-relay"
-  description         = "Runs relay: re-publishes entries not consolidated in time."
-  schedule_expression = var.relay_schedule
+# --- relay: the table's stream is the outbox ------------------------------------------------------
+
+# Lambda reads the stream and hands relay every new entry item (an INSERT whose sort key is an entry
+# slot's; the filter drops applied marks, accounts and rollups before they cost an invocation).
+# relay reports the first record it could not publish (ReportBatchItemFailures) and Lambda retries
+# from it; a batch that keeps failing is bisected until the record at fault is alone, and after
+# the retries its shard and sequence numbers go to the on-failure queue, so one record never blocks
+# its shard. The daily reconciliation publishes any entry still in no balance, whatever was lost.
+resource "aws_lambda_event_source_mapping" "relay" {
+  event_source_arn                   = aws_dynamodb_table.ledger.stream_arn
+  function_name                      = aws_lambda_alias.live["relay"].arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.relay_batch_size
+  maximum_batching_window_in_seconds = var.relay_batch_window_s
+  parallelization_factor             = var.relay_parallelization
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.relay_max_retries
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT"]
+        dynamodb  = { Keys = { SK = { S = [{ prefix = "E#" }] } } }
+      })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.relay_failures.arn
+    }
+  }
 }
 
-resource "aws_cloudwatch_event_target" "relay" {
-  rule = aws_cloudwatch_event_rule.relay.name
+# Where Lambda puts the shard and sequence numbers of stream records relay could not handle after
+# its retries (docs/operations.md, "When relay sets stream records aside").
+resource "aws_sqs_queue" "relay_failures" {
+  name                              = "${local.name}-relay-failures"
+  kms_master_key_id                 = aws_kms_key.ledger.arn
+  kms_data_key_reuse_period_seconds = 300
+  message_retention_seconds         = 1209600
+}
+
+# Reconciliation, on a schedule: every entry recorded more than FLUXO_RECONCILE_GRACE ago and still
+# in no balance is published again.
+resource "aws_cloudwatch_event_rule" "reconcile" {
+  name                = "${local.name}-reconcile"
+  description         = "Runs relay's reconciliation: publishes again every entry still in no balance."
+  schedule_expression = var.reconcile_schedule
+}
+
+resource "aws_cloudwatch_event_target" "reconcile" {
+  rule = aws_cloudwatch_event_rule.reconcile.name
   arn  = aws_lambda_alias.live["relay"].arn
 
-  # A run that could not start is not retried: the next scheduled run does the same work.
+  # A pass that could not start is not retried: the next scheduled pass does the same work.
   retry_policy {
     maximum_event_age_in_seconds = 60
     maximum_retry_attempts       = 0
   }
 }
 
-resource "aws_lambda_permission" "relay_schedule" {
+resource "aws_lambda_permission" "reconcile_schedule" {
   statement_id  = "AllowEventBridgeSchedule"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.fluxo["relay"].function_name
   qualifier     = aws_lambda_alias.live["relay"].name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.relay.arn
+  source_arn    = aws_cloudwatch_event_rule.reconcile.arn
 }

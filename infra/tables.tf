@@ -1,8 +1,9 @@
 # The ledger table, exactly as the adapters expect it (docs/dynamodb.md): one table, PK/SK strings,
-# GSI1 lists entries by business date, sparse GSI2 holds only unapplied entries for relay. An entry
-# and its idempotency record are one item, kept as long as the entry: no TTL. On-demand, so no
-# capacity to plan; protected against deletion; recoverable to any second of the last 35 days, and
-# backed up daily by AWS Backup.
+# GSI1 lists entries by business date, sparse GSI2 is the account directory reconciliation walks.
+# An entry and its idempotency record are one item, kept as long as the entry: no TTL. Its stream is
+# the outbox: relay reads every new entry from it (queue.tf). On-demand, so no capacity to plan;
+# protected against deletion; recoverable to any second of the last 35 days, and backed up daily by
+# AWS Backup.
 
 resource "aws_dynamodb_table" "ledger" {
   name         = var.table_name != "" ? var.table_name : "${local.name}-ledger"
@@ -32,7 +33,7 @@ resource "aws_dynamodb_table" "ledger" {
   }
   attribute {
     name = "GSI2SK"
-    type = "N"
+    type = "S"
   }
 
   # Entries of an account and business date, in id order: the entry listing. It carries the listed
@@ -46,13 +47,18 @@ resource "aws_dynamodb_table" "ledger" {
     non_key_attributes = ["type", "amount", "currency", "description", "occurred_at", "business_date", "recorded_at", "reverses", "reversed_by"]
   }
 
-  # Unapplied entries only (sparse), sharded P#0..P#15, sorted by relay due time in ms.
+  # The account directory: account items only (sparse), GSI2PK = ACCOUNTS, GSI2SK = the account id.
+  # Written once per account; read by the daily reconciliation.
   global_secondary_index {
     name            = "GSI2"
     hash_key        = "GSI2PK"
     range_key       = "GSI2SK"
-    projection_type = "ALL"
+    projection_type = "KEYS_ONLY"
   }
+
+  # The outbox: each new entry item reaches relay through the stream (24 hours of records).
+  stream_enabled   = true
+  stream_view_type = "NEW_IMAGE"
 
   point_in_time_recovery {
     enabled                 = true

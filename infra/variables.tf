@@ -173,15 +173,15 @@ variable "relay_memory_mb" {
 }
 
 variable "relay_timeout_s" {
-  description = "Timeout of relay; well under the schedule period."
+  description = "Timeout of relay: a stream batch takes milliseconds; a reconciliation pass reads every account's last days."
   type        = number
-  default     = 50
+  default     = 300
 }
 
 variable "relay_reserved_concurrency" {
-  description = "Concurrency reserved for relay; 1, so two runs never overlap."
+  description = "Concurrency reserved for relay: one invocation per stream shard and parallelization slot, plus the reconciliation pass."
   type        = number
-  default     = 1
+  default     = 10
 }
 
 variable "claims_reserved_concurrency" {
@@ -269,28 +269,46 @@ variable "consolidate_max_concurrency" {
 
 # --- relay ----------------------------------------------------------------------------------------
 
-variable "relay_schedule" {
-  description = "EventBridge schedule expression of relay."
-  type        = string
-  default     = "rate(1 minute)"
-}
-
-variable "relay_grace" {
-  description = "FLUXO_RELAY_GRACE: how long an entry may wait for consolidation before relay re-publishes it."
-  type        = string
-  default     = "60s"
-}
-
-variable "relay_interval" {
-  description = "FLUXO_RELAY_INTERVAL: how long relay waits before re-publishing the same entry again."
-  type        = string
-  default     = "5m"
-}
-
-variable "relay_batch" {
-  description = "FLUXO_RELAY_BATCH: entries per relay run at most."
+variable "relay_batch_size" {
+  description = "Stream records per relay invocation at most."
   type        = number
-  default     = 500
+  default     = 100
+}
+
+variable "relay_batch_window_s" {
+  description = "How long Lambda gathers stream records before invoking relay; 0 relays each new entry at once."
+  type        = number
+  default     = 0
+}
+
+variable "relay_parallelization" {
+  description = "Concurrent relay invocations per stream shard (1 to 10); order within a shard does not matter to consolidation."
+  type        = number
+  default     = 2
+}
+
+variable "relay_max_retries" {
+  description = "Retries of a failing stream batch before its records go to the relay-failures queue."
+  type        = number
+  default     = 10
+}
+
+variable "reconcile_schedule" {
+  description = "EventBridge schedule expression of relay's reconciliation pass."
+  type        = string
+  default     = "cron(17 3 * * ? *)"
+}
+
+variable "reconcile_days" {
+  description = "FLUXO_RECONCILE_DAYS: business dates a reconciliation pass checks, back from today; more than the 31-day backdating window."
+  type        = number
+  default     = 32
+}
+
+variable "reconcile_grace" {
+  description = "FLUXO_RECONCILE_GRACE: how long after recording an entry in no balance is published again."
+  type        = string
+  default     = "10m"
 }
 
 # --- DynamoDB and backup --------------------------------------------------------------------------
@@ -393,6 +411,12 @@ variable "consolidation_lag_ms_p99_max" {
   description = "Alarm when the p99 consolidation lag (applied at minus recorded at) exceeds this, in milliseconds."
   type        = number
   default     = 60000
+}
+
+variable "relay_iterator_age_s_max" {
+  description = "Alarm when relay trails the table's stream by more than this many seconds."
+  type        = number
+  default     = 60
 }
 
 variable "queue_age_s_max" {

@@ -963,13 +963,9 @@ async fn balance_ranges_refuse_reversed_or_too_long_spans_and_malformed_dates() 
 
 #[tokio::test]
 async fn given_duplicate_deliveries_when_consolidation_resumes_then_each_entry_counts_once() {
-    let relaying = Config::new()
-        .consolidation_off()
-        .var("FLUXO_RELAY_GRACE", "0s")
-        .var("FLUXO_RELAY_INTERVAL", "0s")
-        // Relay must not give up before the queue holds its many copies.
-        .var("FLUXO_RELAY_ATTEMPTS", "100000")
-        .var("FLUXO_RELAY_TICK", "50ms");
+    // Reconciliation publishes every entry still in no balance again and again.
+    let relaying =
+        Config::new().consolidation_off().var("FLUXO_RECONCILE_GRACE", "0s").var("FLUXO_RECONCILE_INTERVAL", "50ms");
     let app = spawn_with(relaying).await;
     let owner = app.merchant(SHOP);
     owner.open().await;
@@ -984,7 +980,7 @@ async fn given_duplicate_deliveries_when_consolidation_resumes_then_each_entry_c
     let queue = app.queue().await;
     // More than one consumer batch (100 messages), so duplicates meet within and across batches.
     let backlog = poll::until(|| queued(&queue), |n| *n >= 120).await;
-    assert!(backlog >= 120, "relay should have re-published the 5 entries many times; queued: {backlog}");
+    assert!(backlog >= 120, "reconciliation should have published the 5 entries many times; queued: {backlog}");
     // WHEN consolidation runs again over that backlog.
     let app = app.restart(&Config::new()).await;
     let owner = app.merchant(SHOP);
@@ -1031,11 +1027,7 @@ async fn post_until_killed(app: &mut TestApp, owner: &Merchant, requests: &[(Str
 
 #[tokio::test]
 async fn given_entries_in_flight_when_the_server_is_killed_then_every_acknowledged_entry_survives_and_counts_once() {
-    let config = Config::new()
-        .var("FLUXO_RELAY_GRACE", "300ms")
-        .var("FLUXO_RELAY_INTERVAL", "500ms")
-        .var("FLUXO_RELAY_TICK", "100ms")
-        .var("FLUXO_QUEUE_VISIBILITY", "2s");
+    let config = Config::new().var("FLUXO_QUEUE_VISIBILITY", "30s");
     let mut app = spawn_with(config.clone()).await;
     let owner = app.merchant(SHOP);
     owner.open().await;
@@ -1045,12 +1037,19 @@ async fn given_entries_in_flight_when_the_server_is_killed_then_every_acknowledg
         (1..=50_i64).map(|i| (key(), if i % 3 == 0 { debit(i * 101, &at) } else { credit(i * 101, &at) })).collect();
     let acked = post_until_killed(&mut app, &owner, &requests).await;
     assert!(acked.len() < requests.len(), "the kill should land partway: all {} were acknowledged", acked.len());
+    let restarted = std::time::Instant::now();
     let app = app.restart(&config).await;
     let owner = app.merchant(SHOP);
     for entry in &acked {
         assert_eq!(Reply::of(owner.get_entry(&id(entry))).await.expect(200), *entry, "an acknowledged entry was lost");
     }
     assert_counted_once(&owner, day).await;
+    // A figure, not a bound (BENCHMARKS.md, "Recovery after kill -9"): the outbox and the released
+    // in-flight messages bring every entry in without waiting for a visibility timeout.
+    eprintln!(
+        "after kill -9: every acknowledged entry in its balance {:?} after the restart began",
+        restarted.elapsed()
+    );
     retry_all(&owner, &requests, &acked).await;
     let all = assert_counted_once(&owner, day).await;
     assert_eq!(all.len(), requests.len(), "retrying with the same keys completes the set exactly once");
@@ -1100,7 +1099,10 @@ async fn given_consolidation_is_off_when_entries_are_posted_then_balances_wait_u
     assert_eq!(poll::until(|| queued(&queue), |n| *n == 3).await, 3, "each entry was published once");
     let moved = poll::throughout(Duration::from_millis(1_500), || owner.day(day), |d| *d == Day::quiet(0)).await;
     assert_eq!(moved, None, "the balance moved while consolidation was off");
-    assert_eq!(owner.entries_on(day).await, entries, "the entries are recorded all the same");
+    // Listed in id order: by the millisecond each was recorded, then by its key's slot.
+    let mut in_id_order = entries.clone();
+    in_id_order.sort_by_key(id);
+    assert_eq!(owner.entries_on(day).await, in_id_order, "the entries are recorded all the same");
     let app = app.restart(&Config::new()).await;
     let owner = app.merchant(SHOP);
     let want = Day::of(0, &entries);

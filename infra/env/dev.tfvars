@@ -17,7 +17,7 @@ waf_requests_per_ip_per_minute = 1200
 ingest_reserved_concurrency      = 10
 report_reserved_concurrency      = 10
 consolidate_reserved_concurrency = 2
-relay_reserved_concurrency       = 1
+relay_reserved_concurrency       = 10
 claims_reserved_concurrency      = 2
 
 # No provisioned concurrency in dev: cold starts are acceptable and it is billed by the hour.

@@ -22,7 +22,7 @@ report_memory_mb = 256
 ingest_reserved_concurrency      = 200
 report_reserved_concurrency      = 300
 consolidate_reserved_concurrency = 20
-relay_reserved_concurrency       = 1
+relay_reserved_concurrency       = 10
 claims_reserved_concurrency      = 10
 
 ingest_provisioned_min         = 5

@@ -1,5 +1,6 @@
 //! `fluxo`: the whole ledger on one machine. `fluxo serve` runs the same handlers as the Lambda
-//! functions over the embedded store, feeds `consolidate` from the embedded queue and ticks `relay`;
+//! functions over the embedded store, feeds `consolidate` from the embedded queue and has `relay`
+//! tail the store's outbox (or the table's stream, with `--backend aws`) and reconcile;
 //! `fluxo token` prints a token signed with the same secret.
 
 mod consumer;
@@ -47,9 +48,20 @@ struct ServeArgs {
     /// Whether consolidation runs; `off` serves as if the consolidate function were down.
     #[arg(long, env = "FLUXO_CONSOLIDATION", default_value = "on")]
     consolidation: Switch,
-    /// How often relay runs.
-    #[arg(long, env = "FLUXO_RELAY_TICK", default_value = "5s")]
+    /// Messages per consolidation batch at most, as the SQS event source mapping's batch size.
+    #[arg(long, env = "FLUXO_BATCH_SIZE", default_value_t = 100)]
+    batch_size: usize,
+    /// How long the consumer gathers a batch once its first message is in, as the mapping's batching
+    /// window (infra's consolidate_batch_window_s); 0s hands over each receive at once.
+    #[arg(long, env = "FLUXO_BATCH_WINDOW", default_value = "1s")]
+    batch_window: SignedDuration,
+    /// How long relay waits before looking at the outbox or the stream again when it found nothing.
+    #[arg(long, env = "FLUXO_RELAY_TICK", default_value = "50ms")]
     relay_tick: SignedDuration,
+    /// How often relay reconciles: publishes again every entry recorded more than
+    /// FLUXO_RECONCILE_GRACE ago that is still in no balance. Also once at start.
+    #[arg(long, env = "FLUXO_RECONCILE_INTERVAL", default_value = "24h")]
+    reconcile_interval: SignedDuration,
     /// Create the `demo` account if missing and print a token and a curl example for it.
     #[arg(long)]
     demo: bool,

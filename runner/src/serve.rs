@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use fluxo::auth::{Scope, issue};
-use fluxo::config::{Backends, Settings};
+use fluxo::config::{Backends, RelaySource, Settings};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::handlers::{Api, relay};
 use fluxo::ledger::Ledger;
@@ -46,13 +46,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     let last = LastBatch::default();
+    // The runner is the embedded queue's one consumer: what was in flight died with the last process.
+    match backends.inbox.release_in_flight().await {
+        Ok(0) => {}
+        Ok(released) => tracing::warn!(released, "messages a stopped consumer held are visible again"),
+        Err(error) => tracing::warn!(%error, "could not release the messages in flight"),
+    }
     if args.consolidation == Switch::On {
-        let consume = consumer::run(backends.inbox.clone(), backends.ledger.clone(), last.clone(), stop_rx.clone());
+        let batching = consumer::Batching {
+            size_max: args.batch_size.clamp(1, 10_000),
+            window: Duration::try_from(args.batch_window).unwrap_or(Duration::ZERO),
+        };
+        let consume =
+            consumer::run(backends.inbox.clone(), backends.ledger.clone(), batching, last.clone(), stop_rx.clone());
         workers.push(tokio::spawn(consume));
     } else {
         tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
     }
-    workers.push(tokio::spawn(relay_ticker(backends.ledger.clone(), args.relay_tick, stop_rx)));
+    workers.push(tokio::spawn(relay_loop(
+        backends.ledger.clone(),
+        backends.relay.clone(),
+        args.relay_tick,
+        stop_rx.clone(),
+    )));
+    workers.push(tokio::spawn(reconcile_loop(backends.ledger.clone(), args.reconcile_interval, stop_rx)));
     // Listen for SIGTERM before announcing the address, so a signal right after it still drains.
     let terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -79,14 +96,40 @@ fn router(api: Api, prometheus: PrometheusHandle, ops: Status) -> Router {
         .with_state(api)
 }
 
-async fn relay_ticker(ledger: Ledger, tick: SignedDuration, mut stop: watch::Receiver<bool>) {
-    let period = Duration::try_from(tick).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::from_secs(5));
+/// Tails the outbox or the stream: passes back to back while they find work, `tick` apart when idle,
+/// a second apart after a failure.
+async fn relay_loop(ledger: Ledger, source: RelaySource, tick: SignedDuration, mut stop: watch::Receiver<bool>) {
+    let idle = Duration::try_from(tick).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::from_millis(50));
+    while !*stop.borrow() {
+        let moved = match &source {
+            RelaySource::Outbox(outbox) => relay::drain(&ledger, outbox.as_ref()).await.map(|r| r.published),
+            RelaySource::Stream(stream) => relay::pump(&ledger, stream.as_ref()).await,
+            RelaySource::Pushed => return,
+        };
+        let wait = match moved {
+            Ok(0) => idle,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "relay pass failed");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Reconciles at start, then every `every`.
+async fn reconcile_loop(ledger: Ledger, every: SignedDuration, mut stop: watch::Receiver<bool>) {
+    let period = Duration::try_from(every).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::from_secs(86_400));
     let mut interval = tokio::time::interval(period);
     while !*stop.borrow() {
         tokio::select! {
             _ = interval.tick() => {
-                if let Err(error) = relay::handle(&ledger).await {
-                    tracing::warn!(%error, "relay run failed");
+                if let Err(error) = relay::reconcile(&ledger).await {
+                    tracing::warn!(%error, "reconciliation pass failed");
                 }
             }
             _ = stop.changed() => {}

@@ -184,7 +184,7 @@ fn new_entry(day: Date, kind: EntryType, amount: i64, key: &str) -> NewEntry {
         body: "{}".to_owned(),
         location: format!("/v1/accounts/{ACCOUNT}/entries/{}", entry.id),
     };
-    NewEntry { entry, key: IdempotencyKey::parse(key).expect("a printable key"), response, relay_due_at: at }
+    NewEntry { entry, key: IdempotencyKey::parse(key).expect("a printable key"), response }
 }
 
 /// A credit of 15.00 or a debit of 4.00, alternately: a till's day.

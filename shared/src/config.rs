@@ -10,10 +10,9 @@
 //! | `FLUXO_DATA_DIR` | directory of the embedded store and queue | `.fluxo` |
 //! | `FLUXO_AUTH` | `jwt` (verify HS256 bearer tokens) or `apigateway` (trust authorizer claims) | `jwt` |
 //! | `FLUXO_JWT_SECRET` | HS256 secret; when unset, one is created in the data directory | |
-//! | `FLUXO_RELAY_GRACE` | how long an entry may wait for consolidation before relay re-publishes it | `60s` |
-//! | `FLUXO_RELAY_INTERVAL` | how long relay waits before re-publishing the same entry again | `5m` |
-//! | `FLUXO_RELAY_BATCH` | entries per relay run at most | `500` |
-//! | `FLUXO_RELAY_ATTEMPTS` | re-publishes of one entry before relay gives up on it | `12` |
+//! | `FLUXO_RELAY_BATCH` | postings one relay pass takes from the outbox at most | `500` |
+//! | `FLUXO_RECONCILE_DAYS` | business dates a reconciliation pass checks, back from today | `32` |
+//! | `FLUXO_RECONCILE_GRACE` | how long after recording an entry in no balance is published again | `10m` |
 //! | `FLUXO_QUEUE_VISIBILITY` | embedded queue visibility timeout | `30s` |
 //! | `FLUXO_QUEUE_MAX_RECEIVES` | receives before a message is dead-lettered | `5` |
 
@@ -28,7 +27,7 @@ use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use crate::auth::Authenticator;
 use crate::handlers::Api;
 use crate::ledger::{Ledger, RelayPolicy};
-use crate::ports::{Inbox, PortError, SystemClock};
+use crate::ports::{ChangeStream, Inbox, Outbox, PortError, SystemClock};
 
 /// A setting is missing or malformed, or a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +106,9 @@ impl Settings {
             auth,
             jwt_secret: var("FLUXO_JWT_SECRET").filter(|s| !s.is_empty()),
             relay: RelayPolicy {
-                grace: duration(&var, "FLUXO_RELAY_GRACE", defaults.grace)?,
-                interval: duration(&var, "FLUXO_RELAY_INTERVAL", defaults.interval)?,
                 batch_max: number(&var, "FLUXO_RELAY_BATCH", defaults.batch_max)?,
-                attempts_max: number(&var, "FLUXO_RELAY_ATTEMPTS", defaults.attempts_max)?,
+                reconcile_days: number(&var, "FLUXO_RECONCILE_DAYS", defaults.reconcile_days)?,
+                reconcile_grace: duration(&var, "FLUXO_RECONCILE_GRACE", defaults.reconcile_grace)?,
             },
             #[cfg(feature = "embedded")]
             queue: QueueSettings {
@@ -186,11 +184,25 @@ impl Embedded {
     }
 }
 
-/// The ledger over whichever backend the settings name, with the queue's consuming side.
+/// Where relay finds recorded entries when something polls for them (the runner; in AWS the
+/// stream's event source mapping pushes them to the `relay` function instead).
+#[derive(Clone)]
+pub enum RelaySource {
+    /// The embedded store's outbox.
+    Outbox(Arc<dyn Outbox>),
+    /// The DynamoDB table's stream, read as the event source mapping reads it.
+    Stream(Arc<dyn ChangeStream>),
+    /// Nothing to poll: this build reads no stream (the Lambda packages).
+    Pushed,
+}
+
+/// The ledger over whichever backend the settings name, with the queue's consuming side and where
+/// relay reads from.
 #[derive(Clone)]
 pub struct Backends {
     pub ledger: Ledger,
     pub inbox: Arc<dyn Inbox>,
+    pub relay: RelaySource,
 }
 
 impl Backends {
@@ -204,13 +216,17 @@ impl Backends {
             #[cfg(feature = "embedded")]
             Backend::Embedded => {
                 let embedded = Embedded::open(settings)?;
-                Ok(Self { ledger: embedded.ledger, inbox: Arc::new(embedded.queue) })
+                let relay = RelaySource::Outbox(Arc::new(embedded.store));
+                Ok(Self { ledger: embedded.ledger, inbox: Arc::new(embedded.queue), relay })
             }
             #[cfg(not(feature = "embedded"))]
             Backend::Embedded => Err(invalid("FLUXO_BACKEND", "this build has no embedded backend; use aws")),
             Backend::Aws => {
                 let clients = Clients::from_env(counter).await;
-                Self::aws(settings, &clients).await
+                let backends = Self::aws(settings, &clients).await?;
+                #[cfg(feature = "runner")]
+                let backends = Self { relay: Self::stream(settings, &clients).await?, ..backends };
+                Ok(backends)
             }
         }
     }
@@ -236,7 +252,22 @@ impl Backends {
             Arc::new(SystemClock),
             settings.relay,
         );
-        Ok(Self { ledger, inbox: Arc::new(queue) })
+        Ok(Self { ledger, inbox: Arc::new(queue), relay: RelaySource::Pushed })
+    }
+
+    /// The table's stream, read as the event source mapping reads it.
+    ///
+    /// # Errors
+    /// When the table has no stream.
+    #[cfg(feature = "runner")]
+    pub async fn stream(settings: &Settings, clients: &Clients) -> Result<RelaySource, ConfigError> {
+        let reader = crate::adapters::aws::stream::StreamReader::open(
+            &clients.dynamodb,
+            clients.streams.clone(),
+            &settings.table,
+        )
+        .await?;
+        Ok(RelaySource::Stream(Arc::new(reader)))
     }
 
     /// The HTTP functions' state over this ledger.
@@ -334,16 +365,18 @@ mod tests {
             (s.backend, s.auth, s.data_dir.clone()),
             (Backend::Embedded, AuthMode::Jwt, PathBuf::from(".fluxo"))
         );
-        assert_eq!(s.relay.grace, SignedDuration::from_secs(60));
+        assert_eq!(s.relay.reconcile_grace, SignedDuration::from_mins(10));
+        assert_eq!(s.relay.reconcile_days, 32);
     }
 
     #[test]
     fn durations_and_modes_parse_or_fail_loudly() {
-        let s = Settings::from_lookup(lookup(&[("FLUXO_RELAY_GRACE", "2s"), ("FLUXO_AUTH", "apigateway")]))
+        let s = Settings::from_lookup(lookup(&[("FLUXO_RECONCILE_GRACE", "2s"), ("FLUXO_AUTH", "apigateway")]))
             .expect("settings");
-        assert_eq!((s.relay.grace, s.auth), (SignedDuration::from_secs(2), AuthMode::ApiGateway));
+        assert_eq!((s.relay.reconcile_grace, s.auth), (SignedDuration::from_secs(2), AuthMode::ApiGateway));
         for bad in [
-            &[("FLUXO_RELAY_GRACE", "soon")][..],
+            &[("FLUXO_RECONCILE_GRACE", "soon")][..],
+            &[("FLUXO_RECONCILE_DAYS", "0")],
             &[("FLUXO_AUTH", "none")],
             &[("FLUXO_QUEUE_MAX_RECEIVES", "0")],
             &[("FLUXO_BACKEND", "s3")],

@@ -15,7 +15,7 @@ use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting, Reve
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, KeyDigest, Replay, StoredResponse};
 use crate::domain::money::Amount;
 use crate::ports::{
-    Applied, BalanceStore, Clock, EntryPage, LedgerStore, NewEntry, PortError, Publisher, PutAccount, Recorded,
+    Applied, BalanceStore, Clock, EntryPage, LedgerStore, NewEntry, Outbox, PortError, Publisher, PutAccount, Recorded,
 };
 use crate::views::{EntryView, to_json};
 
@@ -36,27 +36,22 @@ pub enum LedgerError {
     Overflow,
 }
 
-/// When relay re-publishes entries that are not consolidated yet.
+/// How relay and reconciliation run.
 #[derive(Debug, Clone, Copy)]
 pub struct RelayPolicy {
-    /// How long after recording an entry may wait for its own publish and consolidation.
-    pub grace: SignedDuration,
-    /// How long after a re-publish an entry still unconsolidated is re-published again.
-    pub interval: SignedDuration,
-    /// How many entries one relay run handles at most.
+    /// Postings one relay pass takes from the outbox at most.
     pub batch_max: usize,
-    /// How many times one entry is re-published before relay gives up on it.
-    pub attempts_max: u32,
+    /// Business dates a reconciliation pass checks, back from today in each account's time zone:
+    /// one more than the backdating window, so every date still open to new entries is checked.
+    pub reconcile_days: u16,
+    /// How long after recording an unapplied entry is left to the outbox before reconciliation
+    /// publishes it again.
+    pub reconcile_grace: SignedDuration,
 }
 
 impl Default for RelayPolicy {
     fn default() -> Self {
-        Self {
-            grace: SignedDuration::from_secs(60),
-            interval: SignedDuration::from_mins(5),
-            batch_max: 500,
-            attempts_max: 12,
-        }
+        Self { batch_max: 500, reconcile_days: 32, reconcile_grace: SignedDuration::from_mins(10) }
     }
 }
 
@@ -77,9 +72,20 @@ pub struct Written {
     pub replayed: bool,
 }
 
-/// What a relay run did.
+/// What a relay pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RelayReport {
+    /// Postings put on the queue.
+    pub published: usize,
+}
+
+/// What a reconciliation pass found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    pub accounts: usize,
+    /// Account days whose entries were counted against their balance.
+    pub days: usize,
+    /// Entries recorded more than the grace period ago and still in no balance, published again.
     pub republished: usize,
 }
 
@@ -160,8 +166,8 @@ impl Ledger {
         }
     }
 
-    /// Records an entry once per idempotency key, then publishes it for consolidation. A failed
-    /// publish is logged and left to relay: the entry is durable and the client gets its 201.
+    /// Records an entry once per idempotency key. Its posting reaches the queue through the store's
+    /// outbox (on DynamoDB, the table's stream) and relay: recording never waits for the queue.
     #[tracing::instrument(name = "ledger.record_entry", skip_all, fields(account_id = %account_id))]
     pub async fn record_entry(
         &self,
@@ -259,17 +265,79 @@ impl Ledger {
         self.balances.apply(postings, self.clock.now()).await
     }
 
-    /// Re-publishes entries whose consolidation is overdue.
+    /// Moves postings from an outbox to the queue, oldest first: one pass of at most the policy's
+    /// batch. A posting published twice (the pass died between publishing and acknowledging) is
+    /// counted once by consolidation.
     #[tracing::instrument(name = "ledger.relay", skip_all)]
-    pub async fn run_relay(&self) -> Result<RelayReport, PortError> {
-        let now = self.clock.now();
-        let next = now.saturating_add(self.relay.interval).unwrap_or(now);
-        let due = self.store.claim_due(now, next, self.relay.batch_max, self.relay.attempts_max).await?;
-        if !due.is_empty() {
-            self.publisher.publish(&due).await?;
-            crate::telemetry::relay_republished(due.len());
+    pub async fn relay_outbox(&self, outbox: &dyn Outbox) -> Result<RelayReport, PortError> {
+        let pending = outbox.pending(self.relay.batch_max).await?;
+        if pending.postings.is_empty() {
+            return Ok(RelayReport::default());
         }
-        Ok(RelayReport { republished: due.len() })
+        self.publish(&pending.postings).await?;
+        outbox.published(pending.position).await?;
+        Ok(RelayReport { published: pending.postings.len() })
+    }
+
+    /// Puts postings on the queue, for relay.
+    pub async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
+        self.publisher.publish(postings).await?;
+        crate::telemetry::relay_published(postings.len());
+        Ok(())
+    }
+
+    /// Finds entries recorded more than the grace period ago that are in no balance yet, and
+    /// publishes them again: for each account and each business date of the window, the entries
+    /// the store holds are counted against the day's applied count, and only a day that differs is
+    /// read entry by entry. Whatever was down for however long, an acknowledged entry is not left
+    /// out of its balance.
+    #[tracing::instrument(name = "ledger.reconcile", skip_all)]
+    pub async fn reconcile(&self) -> Result<ReconcileReport, PortError> {
+        const PAGE: usize = 100;
+        let mut report = ReconcileReport::default();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let accounts = self.store.accounts(after.as_ref(), PAGE).await?;
+            for id in &accounts {
+                self.reconcile_account(id, &mut report).await?;
+            }
+            report.accounts += accounts.len();
+            match accounts.last() {
+                Some(last) if accounts.len() == PAGE => after = Some(last.clone()),
+                _ => break,
+            }
+        }
+        if report.republished > 0 {
+            crate::telemetry::relay_republished(report.republished);
+        }
+        Ok(report)
+    }
+
+    async fn reconcile_account(&self, id: &AccountId, report: &mut ReconcileReport) -> Result<(), PortError> {
+        let Some(account) = self.store.get_account(id).await? else { return Ok(()) };
+        let now = self.clock.now();
+        let today = business_date(now, &account.zone);
+        // Not from the account's creation: entries may be backdated to before it.
+        let back = jiff::Span::new().days(i64::from(self.relay.reconcile_days.saturating_sub(1)));
+        let from = today.checked_sub(back).unwrap_or(today);
+        let applied = self.balances.history(id, from, today).await?.days;
+        let cutoff = now.checked_sub(self.relay.reconcile_grace).unwrap_or(now);
+        let range = DateRange::new(from, today).map_err(|e| PortError::Failure(e.to_string()))?;
+        for date in range.days() {
+            report.days += 1;
+            let count = self.store.entry_count(id, date).await?;
+            if count <= applied.get(&date).map_or(0, |m| m.entry_count) {
+                continue;
+            }
+            let overdue: Vec<Posting> =
+                self.store.unapplied(id, date).await?.into_iter().filter(|p| p.recorded_at <= cutoff).collect();
+            if !overdue.is_empty() {
+                tracing::warn!(account_id = %id, %date, entries = overdue.len(), "reconciliation publishes entries missing from their balance");
+                self.publisher.publish(&overdue).await?;
+                report.republished += overdue.len();
+            }
+        }
+        Ok(())
     }
 
     fn check_entry(&self, account: &Account, req: &EntryRequest, now: Timestamp) -> Result<(), LedgerError> {
@@ -297,10 +365,9 @@ impl Ledger {
 
     async fn write(&self, entry: Entry, key: IdempotencyKey, fingerprint: Fingerprint) -> Result<Written, LedgerError> {
         let response = recorded_response(&entry, fingerprint.clone());
-        let relay_due_at = entry.recorded_at.saturating_add(self.relay.grace).unwrap_or(entry.recorded_at);
-        let new = NewEntry { entry, key, response, relay_due_at };
+        let new = NewEntry { entry, key, response };
         match self.store.record(&new).await? {
-            Recorded::New => Ok(self.recorded(new).await),
+            Recorded::New => Ok(self.recorded(new)),
             Recorded::Existing(stored) => answer_replay(stored, &fingerprint),
             Recorded::KeyCollision => Err(LedgerError::Conflict(
                 "the Idempotency-Key collides with another key of this account; send the request with a new key",
@@ -310,17 +377,10 @@ impl Ledger {
         }
     }
 
-    async fn recorded(&self, new: NewEntry) -> Written {
+    fn recorded(&self, new: NewEntry) -> Written {
         crate::telemetry::entry_recorded();
         tracing::info!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
-        self.publish_once(&new.entry).await;
         Written { response: new.response, replayed: false }
-    }
-
-    async fn publish_once(&self, entry: &Entry) {
-        if let Err(error) = self.publisher.publish(&[entry.posting()]).await {
-            tracing::warn!(entry_id = %entry.id, account_id = %entry.account_id, %error, "publish failed; relay will re-publish the entry");
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Ports: the small traits the ledger needs from the outside world. Adapters implement them for the
-//! embedded store ([`crate::adapters::embedded`]) and, later, for DynamoDB and SQS.
+//! Ports: the small traits the ledger needs from the outside world. Adapters implement them over the
+//! embedded SQLite store ([`crate::adapters::embedded`]), DynamoDB and SQS ([`crate::adapters::aws`])
+//! and plain maps ([`crate::adapters::memory`]).
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -32,14 +33,13 @@ pub enum PutAccount {
     Conflict(Account),
 }
 
-/// A new entry to record atomically with its idempotency record.
+/// A new entry to record atomically with its idempotency record (and, where the store keeps one,
+/// its outbox row: the posting relay publishes).
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     pub entry: Entry,
     pub key: IdempotencyKey,
     pub response: StoredResponse,
-    /// When first due for a relay re-publish, should the publish after the write never happen.
-    pub relay_due_at: Timestamp,
 }
 
 /// The result of recording an entry.
@@ -106,17 +106,56 @@ pub trait LedgerStore: Send + Sync {
         limit: usize,
     ) -> Result<EntryPage, PortError>;
 
-    /// Entries not yet consolidated whose relay time has come, oldest first, at most `limit`;
-    /// each one's next relay time moves to `next_due_at` so it is not picked again at once. An entry
-    /// already re-published `attempts_max` times is given up instead (logged and counted): it can
-    /// never apply, and re-publishing it would only feed the dead-letter queue forever.
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        next_due_at: Timestamp,
-        limit: usize,
-        attempts_max: u32,
-    ) -> Result<Vec<Posting>, PortError>;
+    /// Account ids in order, strictly after `after`, at most `limit`: what reconciliation walks.
+    async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError>;
+
+    /// How many entries of one business date the store holds. It may trail the latest writes by a
+    /// moment (DynamoDB reads its date index eventually consistent): reconciliation allows for that.
+    async fn entry_count(&self, account: &AccountId, date: Date) -> Result<i64, PortError>;
+
+    /// The postings of the entries of one business date that are not applied yet, in id order.
+    async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError>;
+}
+
+/// Postings recorded and not yet on the queue, with the position that acknowledges them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub postings: Vec<Posting>,
+    /// Every posting up to this position is in `postings`.
+    pub position: u64,
+}
+
+/// The outbox of a store that keeps one: each entry's posting, written in the same transaction as
+/// the entry, waits here until relay has put it on the queue. (On DynamoDB the table's stream is
+/// the outbox: the runner reads it through [`ChangeStream`], Lambda through its event source mapping.)
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Up to `limit` waiting postings, oldest first.
+    async fn pending(&self, limit: usize) -> Result<Pending, PortError>;
+
+    /// Forgets every posting up to `position`: they are on the queue.
+    async fn published(&self, position: u64) -> Result<(), PortError>;
+}
+
+/// A batch of change records of one stream shard, as Lambda's event source mapping hands them to
+/// `relay`, with where reading goes on once they are handled.
+#[derive(Debug, Clone)]
+pub struct StreamBatch {
+    pub shard: String,
+    pub event: aws_lambda_events::event::dynamodb::Event,
+    /// The iterator after these records; `None` once the shard is closed and read to its end.
+    pub next: Option<String>,
+}
+
+/// A table's change stream read the way Lambda's event source mapping reads it: the runner's
+/// stand-in for that mapping.
+#[async_trait]
+pub trait ChangeStream: Send + Sync {
+    /// The next records of some shard (possibly none).
+    async fn next(&self) -> Result<StreamBatch, PortError>;
+
+    /// Moves past `batch`, once relay has handled all of it; until then the same records come again.
+    async fn advance(&self, batch: &StreamBatch) -> Result<(), PortError>;
 }
 
 /// Daily balances, moved only by consolidation.
@@ -133,7 +172,7 @@ pub trait BalanceStore: Send + Sync {
     async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError>;
 }
 
-/// The queue entries travel on from ingest and relay to consolidation.
+/// The queue postings travel on from relay to consolidation.
 #[async_trait]
 pub trait Publisher: Send + Sync {
     /// Publishes postings; all of them are on the queue when this returns `Ok`.
@@ -173,6 +212,13 @@ pub trait Inbox: Send + Sync {
 
     /// Resolves when a message may have arrived (never, for queues that long-poll instead).
     async fn arrived(&self);
+
+    /// Makes the messages in flight visible again, for a consumer that starts where a dead one left
+    /// off. Only a queue whose one consumer is this process does anything (the embedded queue under
+    /// the runner); a shared queue (SQS) leaves them to their visibility timeout.
+    async fn release_in_flight(&self) -> Result<usize, PortError> {
+        Ok(0)
+    }
 }
 
 /// The time, injected so that tests can hold it still.

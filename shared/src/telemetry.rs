@@ -70,14 +70,15 @@ pub fn batch_consolidated(batch_size: usize, applied: &[&Posting], duplicates: u
     }
 }
 
-pub fn relay_republished(count: usize) {
-    metrics::counter!("relay_republished").increment(count as u64);
+/// Postings relay put on the queue from the outbox or the table's stream.
+pub fn relay_published(count: usize) {
+    metrics::counter!("relay_published").increment(count as u64);
 }
 
-/// An entry relay gave up on: it was re-published `FLUXO_RELAY_ATTEMPTS` times and never applied.
-pub fn relay_abandoned(entry: &crate::domain::entry::EntryId, account: &crate::domain::account::AccountId) {
-    tracing::error!(entry_id = %entry, account_id = %account, "relay gave up on an entry that never applies; see the dead-letter queue");
-    metrics::counter!("relay_abandoned").increment(1);
+/// Entries reconciliation found in no balance after the grace period and published again: each one
+/// means the outbox or the stream missed it, or it can never apply (see the dead-letter queue).
+pub fn relay_republished(count: usize) {
+    metrics::counter!("relay_republished").increment(count as u64);
 }
 
 pub fn dead_lettered(count: usize) {

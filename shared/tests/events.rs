@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::dynamodb::Event as DynamoEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use fluxo::config::{Embedded, Settings};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
@@ -24,6 +25,7 @@ use fluxo::domain::money::Amount;
 use fluxo::handlers::{Api, consolidate, ingest, relay, report};
 use fluxo::http::route::{Op, request_path, route};
 use fluxo::message;
+use fluxo::ports::Outbox;
 use fluxo::ports::{Clock, Inbox, NewEntry, Recorded};
 use http::HeaderMap;
 use jiff::Timestamp;
@@ -86,8 +88,10 @@ const AFTER_SEED: &[Expect] = &[
     Expect { file: "apigw-http/daily-balance.json", status: 200, check: the_day_after_the_batch },
     Expect { file: "apigw-rest/balance-range.json", status: 200, check: november_after_the_batch },
     Expect { file: "apigw-http/balance-range.json", status: 200, check: november_after_the_batch },
-    // Two coffees and one reversal are recorded and not consolidated: relay re-publishes them.
+    // Two coffees and one reversal are recorded and not consolidated: reconciliation publishes them.
     Expect { file: "scheduled/relay.json", status: 200, check: three_republished },
+    // One new entry item among the stream's records: relay publishes it, and nothing fails.
+    Expect { file: "dynamodb/stream.json", status: 200, check: nothing_failed },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -142,26 +146,52 @@ async fn given_seeded_entries_when_the_sqs_batch_arrives_twice_then_only_poison_
 }
 
 #[tokio::test]
-async fn given_entries_never_published_when_the_schedule_fires_twice_then_relay_republishes_each_once() {
-    // GIVEN two recorded entries whose publish never happened: the queue is empty.
+async fn given_entries_never_consolidated_when_the_schedule_fires_twice_then_each_pass_publishes_them_again() {
+    // GIVEN two recorded entries, their outbox rows lost: only reconciliation can find them.
     let world = world();
     open_demo_account(&world).await;
     seed_entries(&world).await;
+    let outbox = world.embedded.store.pending(10).await.expect("the outbox answers");
+    world.embedded.store.published(outbox.position).await.expect("the outbox forgets them");
 
-    // WHEN the scheduled event fires, and fires again at once.
+    // WHEN the scheduled event fires, and fires again.
     let first = run(&world, "scheduled/relay.json").await;
     let second = run(&world, "scheduled/relay.json").await;
 
-    // THEN the first run puts both postings on the queue; the second waits for the relay interval.
-    assert_eq!(first.body, json!({ "republished": 2 }));
-    assert_eq!(second.body, json!({ "republished": 0 }));
+    // THEN each pass puts both postings on the queue, until they are consolidated.
+    assert_eq!(first.body["republished"], json!(2), "{}", first.body);
+    assert_eq!(second.body["republished"], json!(2), "{}", second.body);
     let queued = world.embedded.queue.receive(10).await.expect("the embedded queue answers");
     let mut ids: Vec<String> = queued
         .iter()
         .map(|d| message::decode(&d.body).expect("relay writes posting messages").entry_id.to_string())
         .collect();
     ids.sort();
-    assert_eq!(ids, [SEEDED, SEEDED_DEBIT]);
+    assert_eq!(ids, [SEEDED, SEEDED, SEEDED_DEBIT, SEEDED_DEBIT]);
+}
+
+#[tokio::test]
+async fn given_recorded_entries_when_relay_drains_the_outbox_twice_then_each_is_published_once() {
+    let world = world();
+    open_demo_account(&world).await;
+    seed_entries(&world).await;
+    let first = relay::drain(&world.api.ledger, &world.embedded.store).await.expect("relay");
+    let second = relay::drain(&world.api.ledger, &world.embedded.store).await.expect("relay");
+    assert_eq!((first.published, second.published), (2, 0));
+    let queued = world.embedded.queue.receive(10).await.expect("the embedded queue answers");
+    assert_eq!(queued.len(), 2);
+}
+
+#[tokio::test]
+async fn given_the_stream_sample_when_relay_handles_it_then_only_the_new_entry_reaches_the_queue() {
+    let world = world();
+    let reply = run(&world, "dynamodb/stream.json").await;
+    nothing_failed(&reply);
+    let queued = world.embedded.queue.receive(10).await.expect("the embedded queue answers");
+    let postings: Vec<_> = queued.iter().map(|d| message::decode(&d.body).expect("a posting")).collect();
+    assert_eq!(postings.len(), 1, "the entry's MODIFY and the rollup's INSERT are not relayed");
+    assert_eq!(postings[0].entry_id.to_string(), "019ab1a8-7c00-7a3b-9d4e-5f60718293a4");
+    assert_eq!((postings[0].amount.minor(), postings[0].business_date), (2500, day()));
 }
 
 #[tokio::test]
@@ -341,7 +371,12 @@ fn november_after_the_batch(r: &Reply) {
 }
 
 fn three_republished(r: &Reply) {
-    assert_eq!(r.body, json!({ "republished": 3 }));
+    assert_eq!(r.body["republished"], json!(3), "{}", r.body);
+    assert_eq!(r.body["accounts"], json!(1), "{}", r.body);
+}
+
+fn nothing_failed(r: &Reply) {
+    assert_eq!(r.body, json!({ "batchItemFailures": [] }));
 }
 
 /// The id of a new entry, checked against its `Location`.
@@ -412,8 +447,8 @@ fn world() -> World {
     let settings = Settings::from_lookup(|name| match name {
         "FLUXO_DATA_DIR" => Some(data_dir.clone()),
         "FLUXO_AUTH" => Some("apigateway".to_owned()),
-        // Entries are due for relay as soon as they are recorded, since this clock never moves.
-        "FLUXO_RELAY_GRACE" => Some("0s".to_owned()),
+        // Entries are overdue for reconciliation as soon as they are recorded: this clock never moves.
+        "FLUXO_RECONCILE_GRACE" => Some("0s".to_owned()),
         _ => None,
     })
     .expect("the test settings parse");
@@ -476,7 +511,7 @@ fn seeded_entry(id: &str, kind: EntryType, amount: i64, description: &str) -> Ne
         location: format!("/v1/accounts/demo/entries/{id}"),
     };
     let key = IdempotencyKey::parse(&format!("seed-{id}")).expect("a printable key");
-    NewEntry { entry, key, response, relay_due_at: now() }
+    NewEntry { entry, key, response }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,6 +551,7 @@ async fn run(world: &World, file: &str) -> Reply {
         }
         Some("sqs") => sqs(world, &json).await,
         Some("scheduled") => scheduled(world, &json).await,
+        Some("dynamodb") => stream(world, &json).await,
         _ => panic!("{file}: no function takes events from this folder"),
     }
 }
@@ -538,10 +574,16 @@ async fn sqs(world: &World, json: &str) -> Reply {
 
 async fn scheduled(world: &World, json: &str) -> Reply {
     let _: CloudWatchEvent = serde_json::from_str(json).expect("the sample is an EventBridge event");
-    match relay::handle(&world.api.ledger).await {
+    match relay::reconcile(&world.api.ledger).await {
         Ok(report) => Reply::output(200, serde_json::to_value(report).expect("a relay report serialises")),
         Err(error) => Reply::output(500, json!(error.to_string())),
     }
+}
+
+async fn stream(world: &World, json: &str) -> Reply {
+    let event: DynamoEvent = serde_json::from_str(json).expect("the sample is a DynamoDB stream event");
+    let response = relay::handle_stream(&world.api.ledger, event).await;
+    Reply::output(200, serde_json::to_value(&response).expect("a stream response serialises"))
 }
 
 /// A REST sample must read as a v1 payload and an HTTP API sample as a v2 one.

@@ -231,22 +231,40 @@ fn every_function_is_arm64_with_reserved_concurrency() {
 }
 
 #[test]
-fn consolidation_reports_batch_item_failures() {
+fn consolidation_and_relay_report_batch_item_failures() {
     let infra = Infra::load();
     let mappings = infra.resources("aws_lambda_event_source_mapping");
-    assert!(!mappings.is_empty(), "no event source mapping feeds consolidate");
-    for (name, mapping) in mappings {
+    assert!(mappings.contains_key("consolidate"), "no event source mapping feeds consolidate");
+    assert!(mappings.contains_key("relay"), "no event source mapping feeds relay from the table's stream");
+    for (name, mapping) in &mappings {
         let types = attr(mapping, "function_response_types").map(strings).unwrap_or_default();
         assert!(
             types.iter().any(|t| t == "ReportBatchItemFailures"),
             "event source mapping {name} fails whole batches: function_response_types = {types:?}"
         );
-        let scaling = nested(mapping, "scaling_config");
-        assert!(
-            scaling.iter().any(|s| attr(s, "maximum_concurrency").is_some()),
-            "event source mapping {name} has no maximum_concurrency"
-        );
     }
+    let scaling = nested(&mappings["consolidate"], "scaling_config");
+    assert!(
+        scaling.iter().any(|s| attr(s, "maximum_concurrency").is_some()),
+        "the SQS event source mapping has no maximum_concurrency"
+    );
+    // AND the stream's mapping sets a failing record aside rather than block its shard, and takes
+    // only inserted entries.
+    let relay = &mappings["relay"];
+    assert_eq!(attr(relay, "bisect_batch_on_function_error"), Some(&Expression::Bool(true)), "relay does not bisect");
+    let failures = nested(relay, "destination_config").into_iter().flat_map(|d| nested(d, "on_failure")).count();
+    assert_eq!(failures, 1, "relay's mapping has no on-failure destination");
+    let pattern: String = nested(relay, "filter_criteria")
+        .into_iter()
+        .flat_map(|f| nested(f, "filter"))
+        .filter_map(|f| attr(f, "pattern").map(text))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
+    assert!(
+        pattern.contains("INSERT") && pattern.contains("E#"),
+        "relay's filter takes more than new entries: {pattern}"
+    );
 }
 
 #[test]
@@ -296,6 +314,8 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
         "the table is not encrypted with the customer managed key"
     );
     assert!(nested(table, "ttl").is_empty(), "idempotency records live in their entries: nothing may expire them");
+    assert_eq!(attr(table, "stream_enabled"), Some(&Expression::Bool(true)), "the table's stream is the outbox");
+    assert_eq!(attr(table, "stream_view_type"), Some(&Expression::String("NEW_IMAGE".into())));
 
     // AND the keys and indexes are those of shared/src/adapters/aws/provision.rs.
     let attributes: BTreeMap<String, String> = nested(table, "attribute")
@@ -305,7 +325,7 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
             _ => None,
         })
         .collect();
-    for (name, kind) in [("PK", "S"), ("SK", "S"), ("GSI1PK", "S"), ("GSI1SK", "S"), ("GSI2PK", "S"), ("GSI2SK", "N")] {
+    for (name, kind) in [("PK", "S"), ("SK", "S"), ("GSI1PK", "S"), ("GSI1SK", "S"), ("GSI2PK", "S"), ("GSI2SK", "S")] {
         assert_eq!(attributes.get(name).map(String::as_str), Some(kind), "attribute {name}");
     }
     let indexes: BTreeMap<String, (String, String, String)> = nested(table, "global_secondary_index")
@@ -319,7 +339,7 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
         })
         .collect();
     for (index, hash, range, projection) in
-        [("GSI1", "GSI1PK", "GSI1SK", "INCLUDE"), ("GSI2", "GSI2PK", "GSI2SK", "ALL")]
+        [("GSI1", "GSI1PK", "GSI1SK", "INCLUDE"), ("GSI2", "GSI2PK", "GSI2SK", "KEYS_ONLY")]
     {
         assert_eq!(
             indexes.get(index),

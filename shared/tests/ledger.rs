@@ -11,16 +11,19 @@ mod support;
 use std::sync::Arc;
 
 use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
+use fluxo::adapters::aws::stream::StreamReader;
 use fluxo::adapters::aws::{DynamoStore, SqsQueue, ensure_queues, ensure_table};
 use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
 use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
+use fluxo::config::RelaySource;
 use fluxo::domain::account::{AccountId, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{EntryType, Posting};
 use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
+use fluxo::handlers::relay;
 use fluxo::ledger::{EntryRequest, Ledger, LedgerError};
-use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore};
+use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore, PortError, Rejection};
 use jiff::SignedDuration;
 use jiff::civil::{Date, date};
 use proptest::prelude::*;
@@ -46,6 +49,8 @@ struct Harness {
     queue: Arc<SwitchedPublisher>,
     consumer: Arc<DyingBalances>,
     account: AccountId,
+    /// Where relay reads recorded entries: the store's outbox, or the table's stream.
+    relay: RelaySource,
     seat: Seat,
 }
 
@@ -55,36 +60,41 @@ const TODAY: Date = date(2026, 11, 23);
 /// A ledger over `backend`, with an account `shop`; `None` when the emulator is not installed
 /// (outside CI only: under `CI=true` a missing emulator fails the test).
 async fn harness(backend: Backend) -> Option<Harness> {
-    let (store, balances, seat): (Arc<dyn LedgerStore>, Arc<dyn BalanceStore>, Seat) = match backend {
+    type Stores = (Arc<dyn LedgerStore>, Arc<dyn BalanceStore>, RelaySource, Seat);
+    let (store, balances, relay, seat): Stores = match backend {
         Backend::Embedded => {
             let dir = tempfile::tempdir().expect("tempdir");
             let store = EmbeddedStore::open(dir.path()).expect("store");
-            (Arc::new(store.clone()), Arc::new(store), Seat::Embedded(dir))
+            let relay = RelaySource::Outbox(Arc::new(store.clone()));
+            (Arc::new(store.clone()), Arc::new(store), relay, Seat::Embedded(dir))
         }
         Backend::Memory => {
             let store = MemoryStore::new();
-            (Arc::new(store.clone()), Arc::new(store.clone()), Seat::Memory(store))
+            let relay = RelaySource::Outbox(Arc::new(store.clone()));
+            (Arc::new(store.clone()), Arc::new(store.clone()), relay, Seat::Memory(store))
         }
         Backend::Dynamo => {
             let clients = support::clients(&support::moto_url()?, None);
             let table = support::unique("ledger");
             ensure_table(&clients.dynamodb, &table).await.expect("table");
             let store = DynamoStore::new(clients.dynamodb.clone(), &table);
-            (Arc::new(store.clone()), Arc::new(store), Seat::Dynamo { client: clients.dynamodb, table })
+            let reader = StreamReader::open(&clients.dynamodb, clients.streams.clone(), &table).await.expect("stream");
+            let seat = Seat::Dynamo { client: clients.dynamodb, table };
+            (Arc::new(store.clone()), Arc::new(store), RelaySource::Stream(Arc::new(reader)), seat)
         }
     };
     let clock = TestClock::at(NOW);
     let queue = SwitchedPublisher::recording();
     let consumer = DyingBalances::over(balances);
-    let (ledger, account) = faulty::shop_ledger(store, consumer.clone(), queue.clone(), clock.clone(), 3).await;
-    Some(Harness { ledger, clock, queue, consumer, account, seat })
+    let (ledger, account) = faulty::shop_ledger(store, consumer.clone(), queue.clone(), clock.clone()).await;
+    Some(Harness { ledger, clock, queue, consumer, account, relay, seat })
 }
 
 // Each scenario over every store: embedded, DynamoDB on moto, and in-memory.
 per_backend!(
     [embedded => Embedded, dynamodb => Dynamo, memory => Memory]
     [
-        given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the_entry_is_consolidated_once,
+        given_the_queue_is_down_then_entries_are_recorded_and_wait_for_relay_and_count_once,
         given_a_message_delivered_twice_and_five_times_then_it_counts_once,
         given_a_posting_that_does_not_match_its_entry_then_it_is_rejected_and_the_rest_apply,
         given_balances_at_the_i64_limit_then_the_overflowing_group_is_rejected_not_wrapped,
@@ -95,7 +105,8 @@ per_backend!(
         given_entries_over_several_pages_then_each_is_listed_once_in_id_order,
         given_postings_across_months_in_any_order_then_balances_carry_exactly,
         given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact,
-        given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts,
+        given_an_entry_that_never_applies_then_each_reconciliation_publishes_it_again_and_the_rest_apply,
+        given_entries_whose_postings_were_lost_then_reconciliation_publishes_them_after_the_grace_period,
         given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
         given_a_deleted_message_then_it_is_never_delivered_again,
     ]
@@ -120,9 +131,58 @@ fn key(raw: &str) -> IdempotencyKey {
 }
 
 impl Harness {
-    /// Delivers everything published so far to consolidation, like one SQS batch.
+    /// One relay pass over the outbox or the stream; `Err` when publishing failed (nothing is
+    /// acknowledged then). Returns how many postings or records it moved.
+    async fn relay_once(&self) -> Result<usize, PortError> {
+        match &self.relay {
+            RelaySource::Outbox(outbox) => relay::drain(&self.ledger, outbox.as_ref()).await.map(|r| r.published),
+            RelaySource::Stream(stream) => {
+                let batch = stream.next().await?;
+                let failed = relay::handle_stream(&self.ledger, batch.event.clone()).await.batch_item_failures;
+                if !failed.is_empty() {
+                    return Err(PortError::Unavailable("the stream batch was not relayed".into()));
+                }
+                stream.advance(&batch).await?;
+                Ok(batch.event.records.len())
+            }
+            RelaySource::Pushed => Ok(0),
+        }
+    }
+
+    /// Relays until a pass finds nothing; each pass's failure is ignored, as the runner retries.
+    async fn relay_all(&self) {
+        for _ in 0..50 {
+            if matches!(self.relay_once().await, Ok(0) | Err(_)) {
+                return;
+            }
+        }
+        panic!("relay never ran dry");
+    }
+
+    /// A relay pass that publishes and dies before acknowledging: the same postings come again.
+    async fn relay_dies(&self) {
+        match &self.relay {
+            RelaySource::Outbox(outbox) => {
+                let pending = outbox.pending(100).await.expect("outbox");
+                let _ = self.ledger.publish(&pending.postings).await;
+            }
+            RelaySource::Stream(stream) => {
+                let batch = stream.next().await.expect("stream");
+                relay::handle_stream(&self.ledger, batch.event).await;
+            }
+            RelaySource::Pushed => {}
+        }
+    }
+
+    /// What relay published of everything recorded so far, taken off the queue.
+    async fn published(&self) -> Vec<Posting> {
+        self.relay_all().await;
+        self.queue.drain()
+    }
+
+    /// Relays, then delivers everything published so far to consolidation, like one SQS batch.
     async fn deliver(&self) -> Vec<Applied> {
-        let batch = self.queue.drain();
+        let batch = self.published().await;
         self.ledger.consolidate(&batch).await.expect("consolidate")
     }
 
@@ -154,31 +214,24 @@ impl Harness {
     }
 }
 
-async fn given_the_publish_fails_when_relay_runs_after_the_grace_period_then_the_entry_is_consolidated_once(
-    backend: Backend,
-) {
+async fn given_the_queue_is_down_then_entries_are_recorded_and_wait_for_relay_and_count_once(backend: Backend) {
     let Some(h) = harness(backend).await else { return };
     h.queue.set(Link::Down);
     let written = h.ledger.record_entry(&h.account, key("k1"), credit(700)).await.expect("recorded despite the queue");
     assert!(!written.replayed);
+    assert!(h.relay_once().await.is_err(), "relay cannot publish while the queue is down");
+    assert!(h.relay_once().await.is_err(), "and the entry still waits");
     h.queue.set(Link::Up);
-
-    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "nothing is due inside the grace period");
-    h.clock.advance(SignedDuration::from_secs(61));
-    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 1);
-    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "a re-published entry waits an interval");
-
-    assert_eq!(h.deliver().await, vec![Applied::Applied]);
+    assert_eq!(h.deliver().await, vec![Applied::Applied], "published once the queue is back");
     assert_eq!(h.closing(TODAY).await, (700, 1));
-    h.clock.advance(SignedDuration::from_hours(1));
-    assert_eq!(h.ledger.run_relay().await.expect("relay").republished, 0, "a consolidated entry is never re-published");
+    assert!(h.published().await.is_empty(), "a relayed entry is not published again");
 }
 
 async fn given_a_message_delivered_twice_and_five_times_then_it_counts_once(backend: Backend) {
     let Some(h) = harness(backend).await else { return };
     h.ledger.record_entry(&h.account, key("a"), credit(100)).await.expect("a");
     h.ledger.record_entry(&h.account, key("b"), entry(EntryType::Debit, 30)).await.expect("b");
-    let batch = h.queue.drain();
+    let batch = h.published().await;
     let twice: Vec<Posting> = batch.iter().chain(batch.iter()).cloned().collect();
     let outcomes = h.ledger.consolidate(&twice).await.expect("consolidate");
     assert_eq!(outcomes, vec![Applied::Applied, Applied::Applied, Applied::Duplicate, Applied::Duplicate]);
@@ -192,7 +245,7 @@ async fn given_a_message_delivered_twice_and_five_times_then_it_counts_once(back
 async fn given_a_posting_that_does_not_match_its_entry_then_it_is_rejected_and_the_rest_apply(backend: Backend) {
     let Some(h) = harness(backend).await else { return };
     h.ledger.record_entry(&h.account, key("a"), credit(100)).await.expect("a");
-    let good = h.queue.drain().remove(0);
+    let good = h.published().await.remove(0);
     let mut forged = good.clone();
     forged.amount = Amount::from_minor(1_000_000).expect("amount");
     let mut unknown = good.clone();
@@ -381,10 +434,10 @@ async fn given_postings_across_months_in_any_order_then_balances_carry_exactly(b
     };
     // 2026-11-01T01:00Z is still October 31st in São Paulo.
     h.ledger.record_entry(&h.account, key("nov"), at("2026-11-10T12:00:00Z")).await.expect("nov");
-    let nov = h.queue.drain();
+    let nov = h.published().await;
     h.ledger.record_entry(&h.account, key("oct"), at("2026-11-01T01:00:00Z")).await.expect("oct");
     h.ledger.record_entry(&h.account, key("oct2"), at("2026-10-25T12:00:00Z")).await.expect("oct2");
-    let oct = h.queue.drain();
+    let oct = h.published().await;
     h.ledger.consolidate(&nov).await.expect("november first");
     h.ledger.consolidate(&oct).await.expect("then october");
     assert_eq!(h.closing(date(2026, 10, 31)).await, (2_000, 1));
@@ -416,22 +469,50 @@ async fn given_a_backlog_of_sixty_days_delivered_at_once_then_every_day_is_exact
     }
 }
 
-async fn given_an_entry_that_never_applies_then_relay_gives_up_after_its_attempts(backend: Backend) {
+async fn given_an_entry_that_never_applies_then_each_reconciliation_publishes_it_again_and_the_rest_apply(
+    backend: Backend,
+) {
     let Some(h) = harness(backend).await else { return };
     h.seed_october_closing(i64::MAX - 50).await;
     h.ledger.record_entry(&h.account, key("doomed"), credit(100)).await.expect("record");
     h.ledger.record_entry(&h.account, key("fine"), entry(EntryType::Debit, 10)).await.expect("record");
-    h.queue.drain();
-    let mut republished = 0;
-    for _ in 0..8 {
-        h.clock.advance(SignedDuration::from_mins(6));
-        republished += h.ledger.run_relay().await.expect("relay").republished;
-        h.deliver().await;
+    let outcomes = h.deliver().await;
+    assert!(matches!(outcomes[..], [Applied::Rejected(Rejection::Overflow), Applied::Applied]), "{outcomes:?}");
+    // Within the grace period reconciliation leaves the entry to the outbox; after it, each pass
+    // publishes it again, and it is rejected (to the dead-letter queue) again.
+    assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 0, "inside the grace period");
+    for _ in 0..2 {
+        h.clock.advance(SignedDuration::from_mins(11));
+        assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 1);
+        let again = h.ledger.consolidate(&h.queue.drain()).await.expect("consolidate");
+        assert!(matches!(again[..], [Applied::Rejected(Rejection::Overflow)]), "{again:?}");
     }
-    // The debit applies on the first re-publish; the credit overflows every time and is given up
-    // after its three attempts, so the last five runs find nothing to do.
-    assert_eq!(republished, 1 + 3);
     assert_eq!(h.closing(TODAY).await, (i64::MAX - 60, 1));
+}
+
+async fn given_entries_whose_postings_were_lost_then_reconciliation_publishes_them_after_the_grace_period(
+    backend: Backend,
+) {
+    let Some(h) = harness(backend).await else { return };
+    let mut late = credit(40);
+    late.occurred_at = Some(h.clock.now().checked_sub(SignedDuration::from_hours(24 * 20)).expect("instant"));
+    h.ledger.record_entry(&h.account, key("today"), credit(500)).await.expect("record");
+    h.ledger.record_entry(&h.account, key("backdated"), late).await.expect("record");
+    h.ledger.record_entry(&h.account, key("applied"), entry(EntryType::Debit, 5)).await.expect("record");
+    // GIVEN the queue lost the first two postings: only the third is consolidated.
+    let mut published = h.published().await;
+    let applied = published.pop().expect("three postings");
+    assert_eq!(h.ledger.consolidate(&[applied]).await.expect("consolidate"), [Applied::Applied]);
+    // WHEN reconciliation runs after the grace period
+    h.clock.advance(SignedDuration::from_mins(11));
+    let report = h.ledger.reconcile().await.expect("reconcile");
+    // THEN it publishes exactly the two lost entries, and they count once.
+    assert_eq!((report.accounts, report.republished), (1, 2), "{report:?}");
+    assert!(report.days >= 21, "the window reaches the backdated date: {report:?}");
+    let outcomes = h.ledger.consolidate(&h.queue.drain()).await.expect("consolidate");
+    assert_eq!(outcomes, [Applied::Applied, Applied::Applied]);
+    assert_eq!(h.closing(TODAY).await, (535, 2));
+    assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 0, "nothing is missing any more");
 }
 
 fn entry_id(body: &str) -> fluxo::domain::entry::EntryId {
@@ -447,8 +528,8 @@ enum Step {
     Record { k: u8, credit: bool, amount: i64, days_back: i64 },
     /// Reverse the entry recorded under key `k`, if there is one (again and again, sometimes).
     Reverse { k: u8 },
-    /// The function records under key `k` and dies between its write and its publish.
-    DieAfterWrite { k: u8, amount: i64 },
+    /// Relay publishes what waits and dies before acknowledging it: it comes again.
+    RelayDies,
     /// Deliver what was published so far, `times` times.
     Deliver { times: u8 },
     /// The consumer of the next delivery applies its first `applied` postings and dies before
@@ -464,7 +545,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => (0u8..12, any::<bool>(), 1i64..1_000_000, 0i64..40).prop_map(|(k, credit, amount, days_back)| Step::Record { k, credit, amount, days_back }),
         2 => (0u8..12).prop_map(|k| Step::Reverse { k }),
-        1 => (12u8..16, 1i64..1_000_000).prop_map(|(k, amount)| Step::DieAfterWrite { k, amount }),
+        1 => Just(Step::RelayDies),
         3 => (1u8..4).prop_map(|times| Step::Deliver { times }),
         1 => (0u8..6).prop_map(|applied| Step::ConsumerDies { applied }),
         1 => any::<bool>().prop_map(Step::QueueDown),
@@ -556,16 +637,16 @@ impl Harness {
                     Err(other) => panic!("unexpected refusal of a reversal: {other:?}"),
                 }
             }
-            Step::DieAfterWrite { k, amount } => self.die_after_write(k, amount, model).await,
+            Step::RelayDies => self.relay_dies().await,
             Step::Deliver { times } => {
                 let mut batch = std::mem::take(unacked);
-                batch.extend(self.queue.drain());
+                batch.extend(self.published().await);
                 for _ in 0..times {
                     self.ledger.consolidate(&batch).await.expect("consolidate");
                 }
             }
             Step::ConsumerDies { applied } => {
-                let batch = self.queue.drain();
+                let batch = self.published().await;
                 let applied = usize::from(applied);
                 if applied < batch.len() {
                     self.consumer.die_after(applied);
@@ -589,37 +670,9 @@ impl Harness {
             Step::QueueDown(down) => self.queue.set(if down { Link::Down } else { Link::Up }),
             Step::Relay => {
                 self.clock.advance(SignedDuration::from_mins(2));
-                let _ = self.ledger.run_relay().await;
+                self.relay_all().await;
             }
         }
-    }
-
-    /// Records under `d<k>` with a publish that never returns, and drops the task once the write is in.
-    async fn die_after_write(&self, k: u8, amount: i64, model: &mut Model) {
-        let name = format!("d{k}");
-        if model.contains_key(&name) {
-            return;
-        }
-        self.queue.set(Link::Hang);
-        let (ledger, account, req) = (self.ledger.clone(), self.account.clone(), credit(amount));
-        let task = tokio::spawn({
-            let name = name.clone();
-            async move { ledger.record_entry(&account, key(&name), req).await }
-        });
-        let mut stored = None;
-        for _ in 0..5_000 {
-            stored = self.ledger.store.find_key(&self.account, &key(&name)).await.expect("find");
-            if stored.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        let stored = stored.expect("the write committed before the function died");
-        task.abort();
-        self.queue.set(Link::Up);
-        let body: serde_json::Value = serde_json::from_str(&stored.body).expect("json");
-        let day = body["business_date"].as_str().expect("date").parse().expect("date");
-        model.insert(name, (body["id"].as_str().expect("id").to_owned(), day, amount));
     }
 }
 
@@ -632,7 +685,7 @@ async fn check_history(backend: Backend, steps: Vec<Step>) {
     }
     h.queue.set(Link::Up);
     h.clock.advance(SignedDuration::from_hours(1));
-    h.ledger.run_relay().await.expect("final relay");
+    h.relay_all().await;
     h.ledger.consolidate(&unacked).await.expect("redelivery");
     h.deliver().await;
     let days: std::collections::BTreeSet<Date> = model.values().map(|(_, d, _)| *d).collect();

@@ -1,9 +1,12 @@
 //! The `relay` Lambda: settings, clients, metrics and handler, wired once per execution environment.
+//! Two triggers share it: the table's stream (new entries to the queue) and the reconciliation
+//! schedule.
 
-use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::dynamodb::Event;
 use fluxo::config::{Backends, Settings};
 use lambda_runtime::{Error, LambdaEvent};
 use metrics_cloudwatch_embedded::lambda::handler::run;
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,7 +14,14 @@ async fn main() -> Result<(), Error> {
     let metrics = fluxo::telemetry::emf("relay")?;
     let settings = Settings::from_env()?;
     let ledger = Backends::open(&settings, None).await?.ledger;
-    let handler =
-        |_: LambdaEvent<CloudWatchEvent>| async { Ok::<_, Error>(fluxo::handlers::relay::handle(&ledger).await?) };
+    let handler = |event: LambdaEvent<Value>| async {
+        // A stream batch carries `Records`; the schedule's EventBridge event does not.
+        if event.payload.get("Records").is_some() {
+            let records: Event = serde_json::from_value(event.payload)?;
+            let response = fluxo::handlers::relay::handle_stream(&ledger, records).await;
+            return Ok::<Value, Error>(serde_json::to_value(response)?);
+        }
+        Ok(serde_json::to_value(fluxo::handlers::relay::reconcile(&ledger).await?)?)
+    };
     run(metrics, handler).await
 }

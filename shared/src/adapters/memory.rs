@@ -1,7 +1,7 @@
 //! The in-memory backend: the ledger store and the queue as plain maps behind a mutex, with the same
-//! semantics as the embedded and DynamoDB adapters (idempotency records written with their entry,
-//! reversal marks, relay claims with attempts, applied marks and checked rollups, SQS-like
-//! redelivery) and nothing durable. It serves the conformance suite as a third backend and the
+//! semantics as the embedded and DynamoDB adapters (idempotency records and outbox rows written with
+//! their entry, reversal marks, applied marks and checked rollups, SQS-like redelivery) and nothing
+//! durable. It serves the conformance suite as a third backend and the
 //! handler benchmarks, which measure the handlers' own CPU with no I/O behind the ports.
 //!
 //! Every port call takes the one lock for its whole duration and decides before it writes, so each
@@ -25,8 +25,8 @@ use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 use crate::message;
 use crate::ports::{
-    Applied, BalanceStore, Delivery, EntryPage, Inbox, LedgerStore, NewEntry, PortError, Publisher, PutAccount,
-    QueueDepths, Recorded,
+    Applied, BalanceStore, Delivery, EntryPage, Inbox, LedgerStore, NewEntry, Outbox, Pending, PortError, Publisher,
+    PutAccount, QueueDepths, Recorded,
 };
 
 /// The in-memory ledger store. Clones share one state, as clones of the other stores share one
@@ -36,13 +36,14 @@ pub struct MemoryStore {
     state: Arc<Mutex<Books>>,
 }
 
-/// Everything the store holds: one book per account, and the relay index across accounts.
+/// Everything the store holds: one book per account, and the outbox across accounts.
 #[derive(Default)]
 struct Books {
-    books: HashMap<AccountId, Book>,
-    /// Unapplied entries by the instant (ms) they are next due for relay, then id: the embedded
-    /// store's partial index `entries_unapplied`, or DynamoDB's sparse `GSI2`.
-    due: BTreeMap<(i64, EntryId), AccountId>,
+    books: BTreeMap<AccountId, Book>,
+    /// Postings recorded and not yet published, by their position.
+    outbox: BTreeMap<u64, Posting>,
+    /// The position of the last outbox row written.
+    written: u64,
 }
 
 /// One account's data.
@@ -61,8 +62,6 @@ struct Book {
 struct Row {
     entry: Entry,
     applied_at: Option<Timestamp>,
-    relay_due_ms: Option<i64>,
-    relay_count: u32,
 }
 
 impl MemoryStore {
@@ -116,7 +115,7 @@ impl LedgerStore for MemoryStore {
 
     async fn record(&self, new: &NewEntry) -> Result<Recorded, PortError> {
         let mut state = self.lock()?;
-        let Books { books, due } = &mut *state;
+        let Books { books, outbox, written } = &mut *state;
         let e = &new.entry;
         let book = match books.get_mut(&e.account_id) {
             Some(book) => book,
@@ -139,12 +138,11 @@ impl LedgerStore for MemoryStore {
                 None => return Ok(Recorded::OriginalMissing),
             }
         }
-        let due_ms = new.relay_due_at.as_millisecond();
-        due.insert((due_ms, e.id), e.account_id.clone());
+        *written += 1;
+        outbox.insert(*written, e.posting());
         book.by_date.entry(e.business_date).or_default().insert(e.id);
         book.keys.insert(new.key.as_str().to_owned(), new.response.clone());
-        book.entries
-            .insert(e.id, Row { entry: e.clone(), applied_at: None, relay_due_ms: Some(due_ms), relay_count: 0 });
+        book.entries.insert(e.id, Row { entry: e.clone(), applied_at: None });
         Ok(Recorded::New)
     }
 
@@ -171,40 +169,41 @@ impl LedgerStore for MemoryStore {
         Ok(EntryPage::from_fetched(items, limit))
     }
 
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        next_due_at: Timestamp,
-        limit: usize,
-        attempts_max: u32,
-    ) -> Result<Vec<Posting>, PortError> {
+    async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError> {
+        let state = self.lock()?;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let accounts = state.books.range::<AccountId, _>((lower, Bound::Unbounded));
+        Ok(accounts.filter(|(_, b)| b.account.is_some()).take(limit).map(|(id, _)| id.clone()).collect())
+    }
+
+    async fn entry_count(&self, account: &AccountId, date: Date) -> Result<i64, PortError> {
+        let state = self.lock()?;
+        let count = state.books.get(account).and_then(|b| b.by_date.get(&date)).map_or(0, BTreeSet::len);
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
+    }
+
+    async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError> {
+        let state = self.lock()?;
+        let Some(book) = state.books.get(account) else { return Ok(Vec::new()) };
+        let ids = book.by_date.get(&date).into_iter().flatten();
+        let rows = ids.filter_map(|id| book.entries.get(id)).filter(|row| row.applied_at.is_none());
+        Ok(rows.map(|row| row.entry.posting()).collect())
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn pending(&self, limit: usize) -> Result<Pending, PortError> {
+        let state = self.lock()?;
+        let rows: Vec<(u64, Posting)> = state.outbox.iter().take(limit).map(|(at, p)| (*at, p.clone())).collect();
+        let position = rows.last().map_or(0, |(at, _)| *at);
+        Ok(Pending { postings: rows.into_iter().map(|(_, p)| p).collect(), position })
+    }
+
+    async fn published(&self, position: u64) -> Result<(), PortError> {
         let mut state = self.lock()?;
-        let Books { books, due } = &mut *state;
-        let now_ms = now.as_millisecond();
-        let next_ms = next_due_at.as_millisecond();
-        let picked: Vec<((i64, EntryId), AccountId)> = due
-            .iter()
-            .take_while(|((ms, _), _)| *ms <= now_ms)
-            .take(limit)
-            .map(|(k, account)| (*k, account.clone()))
-            .collect();
-        let mut postings = Vec::with_capacity(picked.len());
-        for (slot, account) in picked {
-            due.remove(&slot);
-            let Some(row) = books.get_mut(&account).and_then(|b| b.entries.get_mut(&slot.1)) else { continue };
-            let count = row.relay_count;
-            row.relay_count = count.saturating_add(1);
-            if count < attempts_max {
-                row.relay_due_ms = Some(next_ms);
-                due.insert((next_ms, slot.1), account);
-                postings.push(row.entry.posting());
-            } else {
-                // A given-up entry leaves the relay index, as in the other stores.
-                row.relay_due_ms = None;
-                crate::telemetry::relay_abandoned(&row.entry.id, &row.entry.account_id);
-            }
-        }
-        Ok(postings)
+        state.outbox = state.outbox.split_off(&position.saturating_add(1));
+        Ok(())
     }
 }
 
@@ -260,10 +259,8 @@ impl Books {
         book.days.extend(plan.days.iter().map(|(d, m)| (*d, *m)));
         book.months.extend(plan.months.iter().map(|(m, r)| (*m, *r)));
         for id in &plan.applied {
-            let Some(row) = book.entries.get_mut(id) else { continue };
-            row.applied_at = Some(now);
-            if let Some(ms) = row.relay_due_ms.take() {
-                self.due.remove(&(ms, *id));
+            if let Some(row) = book.entries.get_mut(id) {
+                row.applied_at = Some(now);
             }
         }
     }
@@ -465,7 +462,7 @@ mod tests {
             body: "{}".into(),
             location: "/".into(),
         };
-        NewEntry { entry, key: IdempotencyKey::parse(key).expect("key"), response, relay_due_at: at }
+        NewEntry { entry, key: IdempotencyKey::parse(key).expect("key"), response }
     }
 
     #[tokio::test]
@@ -505,8 +502,11 @@ mod tests {
         assert_eq!(store.apply(&postings[..1], now).await.expect("apply"), [Applied::Duplicate]);
         let history = store.history(&shop(), day, day).await.expect("history");
         assert_eq!(history.days.get(&day), Some(&Movement { credits: 500, debits: 200, entry_count: 2 }));
-        let relay_at: Timestamp = "2026-11-24T00:00:00Z".parse().expect("instant");
-        assert!(store.claim_due(relay_at, relay_at, 10, 3).await.expect("claim").is_empty(), "applied entries rest");
+        assert!(store.unapplied(&shop(), day).await.expect("unapplied").is_empty(), "applied entries rest");
+        let outbox = store.pending(10).await.expect("outbox");
+        assert_eq!(outbox.postings, [credit.entry.posting(), debit.entry.posting()], "one outbox row per entry");
+        store.published(outbox.position).await.expect("published");
+        assert!(store.pending(10).await.expect("outbox").postings.is_empty(), "published rows are gone");
     }
 
     #[tokio::test]
@@ -531,9 +531,8 @@ mod tests {
         let history = store.history(&shop(), day, day).await.expect("history");
         assert_eq!(history.opening, near_max);
         assert_eq!(history.days.get(&day), Some(&Movement { credits: 10, debits: 0, entry_count: 1 }));
-        let relay_at: Timestamp = "2026-11-24T00:00:00Z".parse().expect("instant");
-        let due = store.claim_due(relay_at, relay_at, 10, 3).await.expect("claim");
-        assert_eq!(due, [over.entry.posting()], "only the rejected entry waits for relay");
+        let due = store.unapplied(&shop(), day).await.expect("unapplied");
+        assert_eq!(due, [over.entry.posting()], "only the rejected entry is left unapplied");
     }
 
     #[tokio::test]

@@ -9,23 +9,16 @@ use std::sync::Arc;
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::ledger::{Ledger, RelayPolicy};
 use fluxo::ports::{BalanceStore, LedgerStore, Publisher};
-use jiff::SignedDuration;
 
-/// A ledger over the given ports, with relay's default grace (60 s) and interval (5 min), batches of
-/// 100 and `attempts_max` re-publishes; and its account `shop` (BRL, America/Sao_Paulo), created.
+/// A ledger over the given ports, with relay batches of 100 and reconciliation's default window (32
+/// days) and grace (10 min); and its account `shop` (BRL, America/Sao_Paulo), created.
 pub async fn shop_ledger(
     store: Arc<dyn LedgerStore>,
     balances: Arc<dyn BalanceStore>,
     publisher: Arc<dyn Publisher>,
     clock: Arc<ports::TestClock>,
-    attempts_max: u32,
 ) -> (Ledger, AccountId) {
-    let relay = RelayPolicy {
-        grace: SignedDuration::from_secs(60),
-        interval: SignedDuration::from_mins(5),
-        batch_max: 100,
-        attempts_max,
-    };
+    let relay = RelayPolicy { batch_max: 100, ..RelayPolicy::default() };
     let ledger = Ledger::new(store, balances, publisher, clock, relay);
     let account = AccountId::parse("shop").expect("id");
     let (name, currency) = (AccountName::parse("Shop").expect("name"), Currency::parse("BRL").expect("currency"));

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -34,6 +34,8 @@ use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, Port
 
 /// DynamoDB's limit of items in one transaction and keys in one `BatchGetItem`.
 const TRANSACTION_ITEMS_MAX: usize = 100;
+/// Pages one count reads at most: a date of a million entries is about 400 pages of 1 MB.
+const PAGES_MAX: usize = 10_000;
 /// Attempts at a consolidation round that lost its optimistic lock to a concurrent one.
 const ROUND_ATTEMPTS_MAX: usize = 8;
 
@@ -85,14 +87,15 @@ impl DynamoStore {
         }
     }
 
-    /// Consistent reads of many keys, following `UnprocessedKeys` until every key is answered.
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, PortError> {
+    /// Reads of many keys (strongly consistent when `consistent`), following `UnprocessedKeys` until
+    /// every key is answered.
+    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, PortError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(TRANSACTION_ITEMS_MAX) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(build)?,
             );
@@ -213,7 +216,7 @@ impl LedgerStore for DynamoStore {
         let e = &new.entry;
         let digest = KeyDigest::of(&e.account_id, &new.key);
         let token = write_token()?;
-        let entry = item::entry_item(new, &digest, &token, new.relay_due_at.as_millisecond());
+        let entry = item::entry_item(new, &digest, &token);
         match e.reverses {
             None => self.put_entry(entry, &digest, &token).await,
             Some(original) => self.record_reversal(entry, &original, new, &digest, &token).await,
@@ -249,62 +252,68 @@ impl LedgerStore for DynamoStore {
         Ok(EntryPage::from_fetched(entries, limit))
     }
 
-    #[tracing::instrument(name = "dynamodb.claim_due", skip_all)]
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        next_due_at: Timestamp,
-        limit: usize,
-        attempts_max: u32,
-    ) -> Result<Vec<Posting>, PortError> {
-        let mut due = Vec::new();
-        for shard in 0..item::PENDING_SHARDS {
-            if due.len() >= limit {
-                break;
+    async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError> {
+        let mut vals = values(&[(":pk", s(item::ACCOUNTS_PK))]);
+        let condition = match after {
+            Some(id) => {
+                vals.insert(":after".into(), s(id.as_str()));
+                "GSI2PK = :pk AND GSI2SK > :after"
             }
-            let q = Query {
-                index: Some("GSI2"),
-                condition: "GSI2PK = :p AND GSI2SK <= :now",
-                values: values(&[(":p", s(format!("P#{shard}"))), (":now", n(now.as_millisecond()))]),
-                forward: true,
-            };
-            due.extend(self.query(q, Some(limit - due.len())).await?);
-        }
-        let mut postings = Vec::with_capacity(due.len());
-        for found in &due {
-            let count = item::get_n(found, "relay_count").unwrap_or(0);
-            let give_up = count >= i64::from(attempts_max);
-            // Giving up takes the entry out of the sparse relay index; otherwise it waits an interval.
-            let (expression, vals) = if give_up {
-                ("REMOVE GSI2PK, GSI2SK SET relay_abandoned_at = :now", values(&[(":now", s(now.to_string()))]))
-            } else {
-                (
-                    "SET GSI2SK = :next ADD relay_count :one",
-                    values(&[(":next", n(next_due_at.as_millisecond())), (":one", n(1))]),
-                )
-            };
-            let claimed = self
+            None => "GSI2PK = :pk",
+        };
+        let q = Query { index: Some("GSI2"), condition, values: vals, forward: true };
+        let found = self.query(q, Some(limit)).await?;
+        found
+            .iter()
+            .map(|i| AccountId::parse(item::get_s(i, "GSI2SK")?).map_err(|e| corrupt("account id", e)))
+            .collect()
+    }
+
+    /// Counts the date index's entries of one date (eventually consistent), following every page.
+    async fn entry_count(&self, account: &AccountId, date: Date) -> Result<i64, PortError> {
+        let mut count = 0i64;
+        let mut start: Option<Item> = None;
+        for _ in 0..PAGES_MAX {
+            let out = self
                 .client
-                .update_item()
+                .query()
                 .table_name(&self.table)
-                .set_key(Some(item::key(item::get_s(found, "PK")?.to_owned(), item::get_s(found, "SK")?.to_owned())))
-                .update_expression(expression)
-                .condition_expression("attribute_exists(GSI2PK)")
-                .set_expression_attribute_values(Some(vals))
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(item::by_date(account, date)))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.take())
                 .send()
-                .await;
-            match claimed {
-                Ok(_) if give_up => {
-                    let entry = item::entry_from(found)?;
-                    crate::telemetry::relay_abandoned(&entry.id, &entry.account_id);
-                }
-                Ok(_) => postings.push(item::posting_from(found)?),
-                // Applied since the index was read: nothing to relay.
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(sdk(e)),
+                .await
+                .map_err(sdk)?;
+            count = count.saturating_add(i64::from(out.count));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
             }
         }
-        Ok(postings)
+        Err(PortError::Unavailable(format!("counting the entries of {date} took over {PAGES_MAX} pages")))
+    }
+
+    /// The date's entries from the date index, then their applied marks from the table (eventually
+    /// consistent: a mark that lags only makes an entry published once more, and counted once).
+    async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError> {
+        let q = Query {
+            index: Some("GSI1"),
+            condition: "GSI1PK = :pk",
+            values: values(&[(":pk", s(item::by_date(account, date)))]),
+            forward: true,
+        };
+        let listed = self.query(q, None).await?.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
+        let keys = listed.iter().map(|e| item::entry_key(account, e.id.slot())).collect();
+        let mut applied = std::collections::HashSet::new();
+        for found in self.batch_get(keys, false).await? {
+            let (id, stored) = item::stored_from(&found)?;
+            if stored.applied {
+                applied.insert(id);
+            }
+        }
+        Ok(listed.into_iter().filter(|e| !applied.contains(&e.id)).map(|e| e.posting()).collect())
     }
 }
 
@@ -396,7 +405,7 @@ impl DynamoStore {
         keys.extend(needs.dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
         let mut snapshot = Snapshot::default();
         let mut version = 0;
-        for found in self.batch_get(keys).await? {
+        for found in self.batch_get(keys, true).await? {
             match item::opt_s(&found, "SK") {
                 Some(item::ROLLUP_SK) => version = item::get_n(&found, "version")?,
                 Some(sk) if sk.starts_with("D#") => {
@@ -445,7 +454,7 @@ impl DynamoStore {
         for id in &plan.applied {
             items.push(self.update(
                 item::entry_key(account, id.slot()),
-                "SET applied_at = :now REMOVE GSI2PK, GSI2SK",
+                "SET applied_at = :now",
                 "GSI1SK = :id AND attribute_not_exists(applied_at)",
                 values(&[(":now", n(now.as_millisecond())), (":id", s(id.to_string()))]),
             )?);

@@ -6,11 +6,11 @@
 //!
 //! | record | PK | SK | attributes |
 //! |---|---|---|---|
-//! | account | `A#{account}` | `#ACCOUNT` | name, currency, timezone, created_at |
+//! | account | `A#{account}` | `#ACCOUNT` | name, currency, timezone, created_at; `GSI2PK = ACCOUNTS`, `GSI2SK = {account}` |
 //! | rollup lock | `A#{account}` | `#ROLLUP` | version (optimistic lock of the account's rollups) |
 //! | daily totals | `A#{account}` | `D#{date}` | credits, debits, entry_count |
 //! | monthly rollup | `A#{account}` | `M#{first day}` | credits, debits, entry_count, closing |
-//! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; applied_at once applied; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}`; while unapplied `GSI2PK = P#{shard}`, `GSI2SK = relay due ms` |
+//! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; applied_at once applied; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}` |
 //!
 //! An entry's slot ([`Slot`]) is a digest of its account and idempotency key, and part of its id:
 //! the key finds the item when a request is retried, and so does the id.
@@ -33,8 +33,9 @@ use crate::ports::PortError;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-/// The sparse relay index is spread over this many partitions so a write burst has no hot key.
-pub const PENDING_SHARDS: u8 = 16;
+/// The one partition of the account directory (`GSI2`, sparse: account items only), which
+/// reconciliation walks. Written once per account, when it is created.
+pub const ACCOUNTS_PK: &str = "ACCOUNTS";
 
 pub const ACCOUNT_SK: &str = "#ACCOUNT";
 pub const ROLLUP_SK: &str = "#ROLLUP";
@@ -61,11 +62,6 @@ pub fn month_sk(month: Date) -> String {
 
 pub fn by_date(account: &AccountId, date: Date) -> String {
     format!("{account}#{date}")
-}
-
-pub fn pending_shard(id: &EntryId) -> String {
-    let last = id.to_string().bytes().last().unwrap_or(0);
-    format!("P#{}", last % PENDING_SHARDS)
 }
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -105,6 +101,8 @@ pub fn account_item(a: &Account) -> Item {
     item.insert("currency".into(), s(a.currency.code()));
     item.insert("timezone".into(), s(a.zone.name()));
     item.insert("created_at".into(), s(a.created_at.to_string()));
+    item.insert("GSI2PK".into(), s(ACCOUNTS_PK));
+    item.insert("GSI2SK".into(), s(a.id.as_str()));
     item
 }
 
@@ -120,8 +118,8 @@ pub fn account_from(item: &Item) -> Result<Account, PortError> {
 }
 
 /// An entry as first written, with its idempotency record: the digest of its key, the request's
-/// fingerprint and the write's `token`; unapplied, and due for relay at `relay_due_ms`.
-pub fn entry_item(new: &NewEntry, digest: &KeyDigest, token: &str, relay_due_ms: i64) -> Item {
+/// fingerprint and the write's `token`; unapplied.
+pub fn entry_item(new: &NewEntry, digest: &KeyDigest, token: &str) -> Item {
     let e = &new.entry;
     let mut item = entry_key(&e.account_id, e.id.slot());
     item.insert("type".into(), s(e.kind.as_str()));
@@ -144,9 +142,12 @@ pub fn entry_item(new: &NewEntry, digest: &KeyDigest, token: &str, relay_due_ms:
     item.insert("token".into(), s(token));
     item.insert("GSI1PK".into(), s(by_date(&e.account_id, e.business_date)));
     item.insert("GSI1SK".into(), s(e.id.to_string()));
-    item.insert("GSI2PK".into(), s(pending_shard(&e.id)));
-    item.insert("GSI2SK".into(), n(relay_due_ms));
     item
+}
+
+/// Whether a stream image is an entry's item (its sort key is an entry slot's).
+pub fn is_entry(item: &Item) -> bool {
+    opt_s(item, "SK").is_some_and(|sk| sk.starts_with("E#"))
 }
 
 /// The attributes the date index (`GSI1`) carries besides the keys: an entry as listed. The applied
@@ -299,7 +300,7 @@ mod tests {
 
     /// GIVEN the largest entry the contract allows (a 64-character account, a 255-character key, a
     /// 400-byte description, the largest amount, instants with nine fraction digits, a reversal mark)
-    /// WHEN it is stored, relayed and applied THEN its item stays within one write unit, 1 KB.
+    /// WHEN it is stored and applied THEN its item stays within one write unit, 1 KB.
     #[test]
     fn the_largest_entry_item_stays_within_one_write_unit() {
         let account = AccountId::parse(&"a".repeat(AccountId::LEN_MAX)).expect("id");
@@ -326,10 +327,9 @@ mod tests {
             body: String::new(),
             location: String::new(),
         };
-        let new = NewEntry { entry, key, response, relay_due_at: at };
-        let mut item = entry_item(&new, &digest, "0123456789abcdef", i64::MAX);
+        let new = NewEntry { entry, key, response };
+        let mut item = entry_item(&new, &digest, "0123456789abcdef");
         item.insert("applied_at".into(), n(at.as_millisecond()));
-        item.insert("relay_count".into(), n(12));
         let bytes = size(&item);
         assert!(bytes <= 1024, "the largest entry item is {bytes} bytes");
         eprintln!("the largest entry item: {bytes} bytes");

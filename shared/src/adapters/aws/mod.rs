@@ -7,6 +7,7 @@ mod dynamo;
 pub mod item;
 mod provision;
 mod sqs;
+pub mod stream;
 
 pub use counter::RequestCounter;
 pub use dynamo::DynamoStore;
@@ -33,6 +34,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(8);
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB Streams, for the runner's stand-in of the stream's event source mapping.
+    #[cfg(feature = "runner")]
+    pub streams: aws_sdk_dynamodbstreams::Client,
 }
 
 impl Clients {
@@ -51,14 +55,24 @@ impl Clients {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config)
             .retry_config(retry.clone())
             .timeout_config(timeouts.clone());
-        let mut sqs = aws_sdk_sqs::config::Builder::from(config).retry_config(retry).timeout_config(timeouts);
+        let mut sqs =
+            aws_sdk_sqs::config::Builder::from(config).retry_config(retry.clone()).timeout_config(timeouts.clone());
+        #[cfg(feature = "runner")]
+        let mut streams =
+            aws_sdk_dynamodbstreams::config::Builder::from(config).retry_config(retry).timeout_config(timeouts);
         if let Some(counter) = counter {
             dynamodb = dynamodb.interceptor(counter.clone());
             sqs = sqs.interceptor(counter.clone());
+            #[cfg(feature = "runner")]
+            {
+                streams = streams.interceptor(counter.clone());
+            }
         }
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            #[cfg(feature = "runner")]
+            streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -11,8 +11,9 @@ use super::dynamo::{build, sdk};
 use super::item;
 use crate::ports::PortError;
 
-/// Creates the ledger table with its two indexes, unless it exists. The date index carries the
-/// listed attributes only ([`item::LISTED`]), so an entry's applied mark never rewrites it.
+/// Creates the ledger table with its two indexes and its stream, unless it exists. The date index
+/// carries the listed attributes only ([`item::LISTED`]), so an entry's applied mark never rewrites
+/// it; the account directory holds account items only.
 ///
 /// # Errors
 /// When DynamoDB refuses.
@@ -37,7 +38,13 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         .projection_type(ProjectionType::Include)
         .set_non_key_attributes(Some(item::LISTED.iter().map(|a| (*a).to_owned()).collect()))
         .build();
-    let all = Projection::builder().projection_type(ProjectionType::All).build();
+    let keys_only = Projection::builder().projection_type(ProjectionType::KeysOnly).build();
+    // The table is the outbox: relay reads each new entry from its stream.
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .map_err(build)?;
     client
         .create_table()
         .table_name(table)
@@ -47,11 +54,12 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         .attribute_definitions(attr("GSI1PK", ScalarAttributeType::S)?)
         .attribute_definitions(attr("GSI1SK", ScalarAttributeType::S)?)
         .attribute_definitions(attr("GSI2PK", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("GSI2SK", ScalarAttributeType::N)?)
+        .attribute_definitions(attr("GSI2SK", ScalarAttributeType::S)?)
         .key_schema(key("PK", KeyType::Hash)?)
         .key_schema(key("SK", KeyType::Range)?)
         .global_secondary_indexes(index("GSI1", "GSI1PK", "GSI1SK", listed)?)
-        .global_secondary_indexes(index("GSI2", "GSI2PK", "GSI2SK", all)?)
+        .global_secondary_indexes(index("GSI2", "GSI2PK", "GSI2SK", keys_only)?)
+        .stream_specification(stream)
         .send()
         .await
         .map_err(sdk)?;

@@ -201,4 +201,15 @@ impl Inbox for EmbeddedQueue {
     async fn arrived(&self) {
         self.arrived.notified().await;
     }
+
+    /// Makes every message in flight visible now: the runner is this queue's one consumer, so at its
+    /// start whatever is in flight was held by a consumer that died with the last process.
+    async fn release_in_flight(&self) -> Result<usize, PortError> {
+        self.writer
+            .write(|conn| {
+                let now = Timestamp::now().as_millisecond();
+                Ok(conn.execute("UPDATE messages SET visible_ms = ?1 WHERE visible_ms > ?1", [now])?)
+            })
+            .await
+    }
 }

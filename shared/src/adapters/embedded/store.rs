@@ -1,5 +1,5 @@
-//! The ledger store on SQLite: accounts, entries with their idempotency keys, and the daily and
-//! monthly rollups that consolidation maintains.
+//! The ledger store on SQLite: accounts, entries with their idempotency keys and outbox rows, and the
+//! daily and monthly rollups that consolidation maintains.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +18,9 @@ use crate::domain::consolidation::{self, Needs, Plan, Snapshot, Stored};
 use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use crate::domain::money::Amount;
-use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
+use crate::ports::{
+    Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, Outbox, Pending, PortError, PutAccount, Recorded,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -41,12 +43,14 @@ CREATE TABLE IF NOT EXISTS entries (
     reverses TEXT,
     reversed_by TEXT,
     applied_at TEXT,
-    relay_due_ms INTEGER,
-    relay_count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_date ON entries (account_id, business_date, id);
-CREATE INDEX IF NOT EXISTS entries_unapplied ON entries (relay_due_ms) WHERE applied_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL,
+    entry_id TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS idempotency (
     account_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -76,7 +80,8 @@ CREATE TABLE IF NOT EXISTS monthly_totals (
 ";
 
 /// Columns added after the first schema, for stores created before them: (table, column, definition).
-const MIGRATIONS: &[(&str, &str, &str)] = &[("entries", "relay_count", "INTEGER NOT NULL DEFAULT 0")];
+/// (Stores from before the outbox keep their relay columns, which nothing reads any more.)
+const MIGRATIONS: &[(&str, &str, &str)] = &[];
 
 const ENTRY_COLUMNS: &str = "account_id, id, type, amount, currency, description, occurred_at, business_date, recorded_at, reverses, reversed_by";
 
@@ -187,39 +192,69 @@ impl LedgerStore for EmbeddedStore {
             .await
     }
 
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        next_due_at: Timestamp,
-        limit: usize,
-        attempts_max: u32,
-    ) -> Result<Vec<Posting>, PortError> {
-        self.write(move |tx| {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let sql = format!(
-                "SELECT {ENTRY_COLUMNS}, relay_count FROM entries WHERE applied_at IS NULL AND relay_due_ms <= ?1 ORDER BY relay_due_ms LIMIT ?2"
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            let due = stmt
-                .query_map(params![now.as_millisecond(), limit], |r| Ok((raw_entry(r)?, r.get::<_, i64>(11)?)))?
-                .map(|r| r.map_err(PortError::from).and_then(|(raw, count)| Ok((raw.parse()?, count))))
-                .collect::<Result<Vec<(Entry, i64)>, _>>()?;
-            let mut bump = tx.prepare_cached(
-                "UPDATE entries SET relay_due_ms = ?3, relay_count = relay_count + 1 WHERE account_id = ?1 AND id = ?2",
-            )?;
-            let mut postings = Vec::with_capacity(due.len());
-            for (e, count) in due {
-                // A given-up entry keeps no due time, so the partial index no longer holds it.
-                let next = (count < i64::from(attempts_max)).then(|| next_due_at.as_millisecond());
-                bump.execute(params![e.account_id.as_str(), e.id.to_string(), next])?;
-                match next {
-                    Some(_) => postings.push(e.posting()),
-                    None => crate::telemetry::relay_abandoned(&e.id, &e.account_id),
+    async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError> {
+        let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.reader
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached("SELECT id FROM accounts WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+                let ids = stmt.query_map(params![after, limit], |r| r.get::<_, String>(0))?;
+                ids.map(|id| AccountId::parse(&id?).map_err(|e| corrupt("account id", e))).collect()
+            })
+            .await
+    }
+
+    async fn entry_count(&self, account: &AccountId, date: Date) -> Result<i64, PortError> {
+        let account = account.clone();
+        self.reader
+            .call(move |conn| {
+                let sql = "SELECT COUNT(*) FROM entries WHERE account_id = ?1 AND business_date = ?2";
+                Ok(conn.prepare_cached(sql)?.query_row(params![account.as_str(), date.to_string()], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError> {
+        let account = account.clone();
+        self.reader
+            .call(move |conn| {
+                let sql = format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries WHERE account_id = ?1 AND business_date = ?2 AND applied_at IS NULL ORDER BY id"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![account.as_str(), date.to_string()], raw_entry)?;
+                rows.map(|r| r.map_err(PortError::from).and_then(RawEntry::parse).map(|e| e.posting())).collect()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Outbox for EmbeddedStore {
+    async fn pending(&self, limit: usize) -> Result<Pending, PortError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.reader
+            .call(move |conn| {
+                let columns = ENTRY_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT {columns}, o.position FROM outbox o JOIN entries e ON e.account_id = o.account_id AND e.id = o.entry_id ORDER BY o.position LIMIT ?1"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map([limit], |r| Ok((raw_entry(r)?, r.get::<_, i64>(11)?)))?;
+                let mut pending = Pending::default();
+                for row in rows {
+                    let (raw, position) = row?;
+                    pending.postings.push(raw.parse()?.posting());
+                    pending.position = u64::try_from(position).map_err(|e| corrupt("outbox position", e))?;
                 }
-            }
-            Ok(postings)
-        })
-        .await
+                Ok(pending)
+            })
+            .await
+    }
+
+    async fn published(&self, position: u64) -> Result<(), PortError> {
+        let position = i64::try_from(position).map_err(|e| PortError::Failure(format!("outbox position: {e}")))?;
+        self.write(move |tx| Ok(tx.execute("DELETE FROM outbox WHERE position <= ?1", [position]).map(|_| ())?)).await
     }
 }
 
@@ -325,7 +360,7 @@ fn record_entry(tx: &Connection, new: &NewEntry) -> Result<Recorded, PortError> 
         }
     }
     tx.prepare_cached(&format!(
-        "INSERT INTO entries ({ENTRY_COLUMNS}, relay_due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?
     .execute(params![
         e.account_id.as_str(),
@@ -339,8 +374,10 @@ fn record_entry(tx: &Connection, new: &NewEntry) -> Result<Recorded, PortError> 
         e.recorded_at.to_string(),
         e.reverses.map(|id| id.to_string()),
         e.reversed_by.map(|id| id.to_string()),
-        new.relay_due_at.as_millisecond(),
     ])?;
+    // The outbox row: relay publishes the posting from here, whatever happens after this commit.
+    tx.prepare_cached("INSERT INTO outbox (account_id, entry_id) VALUES (?1, ?2)")?
+        .execute(params![e.account_id.as_str(), e.id.to_string()])?;
     let r = &new.response;
     tx.prepare_cached("INSERT INTO idempotency (account_id, key, fingerprint, status, body, location) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![e.account_id.as_str(), new.key.as_str(), r.fingerprint.as_str(), r.status, r.body, r.location])?;
@@ -416,7 +453,7 @@ fn commit(tx: &Connection, account: &AccountId, plan: &Plan, now: Timestamp) -> 
         month.execute(params![account.as_str(), r.month.to_string(), m.credits, m.debits, m.entry_count, r.closing])?;
     }
     let mut mark = tx.prepare_cached(
-        "UPDATE entries SET applied_at = ?3, relay_due_ms = NULL WHERE account_id = ?1 AND id = ?2 AND applied_at IS NULL",
+        "UPDATE entries SET applied_at = ?3 WHERE account_id = ?1 AND id = ?2 AND applied_at IS NULL",
     )?;
     for id in &plan.applied {
         mark.execute(params![account.as_str(), id.to_string(), now.to_string()])?;
