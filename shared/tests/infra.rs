@@ -243,14 +243,14 @@ fn consolidation_and_relay_report_batch_item_failures() {
             "event source mapping {name} fails whole batches: function_response_types = {types:?}"
         );
     }
-    let scaling = nested(&mappings["consolidate"], "scaling_config");
+    let scaling = nested(mappings["consolidate"], "scaling_config");
     assert!(
         scaling.iter().any(|s| attr(s, "maximum_concurrency").is_some()),
         "the SQS event source mapping has no maximum_concurrency"
     );
     // AND the stream's mapping sets a failing record aside rather than block its shard, and takes
     // only inserted entries.
-    let relay = &mappings["relay"];
+    let relay = mappings["relay"];
     assert_eq!(attr(relay, "bisect_batch_on_function_error"), Some(&Expression::Bool(true)), "relay does not bisect");
     let failures = nested(relay, "destination_config").into_iter().flat_map(|d| nested(d, "on_failure")).count();
     assert_eq!(failures, 1, "relay's mapping has no on-failure destination");
