@@ -303,3 +303,20 @@ resource "aws_api_gateway_account" "logging" {
   count               = var.manage_api_gateway_account ? 1 : 0
   cloudwatch_role_arn = aws_iam_role.api_gateway_logging[0].arn
 }
+
+# X-Ray records one request a second of the stage and 1% of the rest, where its default rule records
+# 5%: traces cost $5 per million recorded, so the default would be the largest per-request cost after
+# the edge (BENCHMARKS.md, "Capacity and cost per entry"). The functions follow the stage's decision.
+resource "aws_xray_sampling_rule" "ledger" {
+  rule_name      = substr("${local.name}-api", 0, 32)
+  priority       = 1000
+  version        = 1
+  reservoir_size = 1
+  fixed_rate     = var.xray_sampling_rate
+  url_path       = "*"
+  host           = "*"
+  http_method    = "*"
+  service_type   = "*"
+  service_name   = "${aws_api_gateway_rest_api.ledger.name}/${aws_api_gateway_stage.ledger.stage_name}"
+  resource_arn   = "*"
+}

@@ -276,9 +276,9 @@ variable "relay_batch_size" {
 }
 
 variable "relay_batch_window_s" {
-  description = "How long Lambda gathers stream records before invoking relay; 0 relays each new entry at once."
+  description = "How long Lambda gathers stream records before invoking relay: fuller SQS batches (one SendMessageBatch per 10 postings) for up to this much more lag."
   type        = number
-  default     = 0
+  default     = 1
 }
 
 variable "relay_parallelization" {
@@ -423,4 +423,10 @@ variable "queue_age_s_max" {
   description = "Alarm when the oldest posting waiting for consolidation is older than this, in seconds."
   type        = number
   default     = 60
+}
+
+variable "xray_sampling_rate" {
+  description = "Share of the stage's requests X-Ray records beyond the first each second (0 to 1)."
+  type        = number
+  default     = 0.01
 }

@@ -96,10 +96,12 @@ fn router(api: Api, prometheus: PrometheusHandle, ops: Status) -> Router {
         .with_state(api)
 }
 
-/// Tails the outbox or the stream: passes back to back while they find work, `tick` apart when idle,
-/// a second apart after a failure.
+/// Tails the outbox or the stream: passes `tick` apart (as the stream's event source mapping gathers
+/// records for its batching window), back to back while they come full, a second apart after a
+/// failure.
 async fn relay_loop(ledger: Ledger, source: RelaySource, tick: SignedDuration, mut stop: watch::Receiver<bool>) {
     let idle = Duration::try_from(tick).ok().filter(|d| !d.is_zero()).unwrap_or(Duration::from_millis(50));
+    let full = ledger.relay.batch_max;
     while !*stop.borrow() {
         let moved = match &source {
             RelaySource::Outbox(outbox) => relay::drain(&ledger, outbox.as_ref()).await.map(|r| r.published),
@@ -107,8 +109,8 @@ async fn relay_loop(ledger: Ledger, source: RelaySource, tick: SignedDuration, m
             RelaySource::Pushed => return,
         };
         let wait = match moved {
-            Ok(0) => idle,
-            Ok(_) => continue,
+            Ok(n) if n >= full => continue,
+            Ok(_) => idle,
             Err(error) => {
                 tracing::warn!(%error, "relay pass failed");
                 Duration::from_secs(1)

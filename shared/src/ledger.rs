@@ -379,7 +379,8 @@ impl Ledger {
 
     fn recorded(&self, new: NewEntry) -> Written {
         crate::telemetry::entry_recorded();
-        tracing::info!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
+        // The request's own line carries the entry id; this one is for debugging.
+        tracing::debug!(entry_id = %new.entry.id, account_id = %new.entry.account_id, "entry recorded");
         Written { response: new.response, replayed: false }
     }
 }

@@ -6,7 +6,7 @@ Reads the expectations a load script wrote (`<run>.expected.json`: per account, 
 (`GET /status`, when the server has it), then reads each account's daily balances over the days the
 run can have touched and compares entry count, credits, debits and closing balance. The accounts are
 fresh, so their balances hold only this run's entries. Until the deadline, a difference is read
-again (an entry whose publish failed reaches its balance through relay, after `FLUXO_RELAY_GRACE`);
+again (an entry reaches its balance through the outbox, relay and the consumer's batching window);
 a difference still there at the deadline fails the audit with exit status 1.
 
 Entries sent but never answered are in doubt: the ledger may hold them or not. By default any of them

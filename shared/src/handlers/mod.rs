@@ -59,11 +59,16 @@ where
     }
     .unwrap_or_else(ApiError::into_response);
     let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    // A recorded entry's id is the last segment of its Location: the one line that follows it from
+    // ingest to the balance it moves, without a line of its own.
+    let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok());
+    let entry_id = location.and_then(|l| l.rsplit('/').next()).unwrap_or_default();
     tracing::info!(
         %request_id,
         method = %req.method(),
         op,
         account_id = %account,
+        entry_id,
         status = response.status().as_u16(),
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
