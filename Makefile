@@ -23,6 +23,8 @@ unit: tools venv
 	$(CARGO) nextest run --workspace --no-fail-fast
 	# The same black-box tests again, against `fluxo serve --backend aws` on the moto emulator.
 	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http)' --no-fail-fast
+	# The capacity meter the cost benchmark rests on bills as DynamoDB does (benches/test_meter.py).
+	.venv/bin/python3 -m unittest benches/test_meter.py
 
 ## infra-check: infra/ statically (no provider download): terraform fmt when terraform is installed,
 ## checkov with zero failed checks, and the invariants test (shared/tests/infra.rs)
@@ -80,9 +82,13 @@ bench-package: package
 		printf '%-12s zip %9d bytes  bootstrap %9d bytes  < 4,000,000: %s\n' $$f $$zip_b $$bin_b $$verdict; \
 	done
 
-## bench-requests: DynamoDB and SQS requests per entry on the moto emulator, priced per million entries
+## bench-requests: capacity per entry as DynamoDB bills it (benches/meter.py in front of moto), requests,
+## log bytes and cost per million entries, from ENTRIES entries of one merchant through `fluxo serve
+## --backend aws` (benches/cost.py); then the meter's own tests
+ENTRIES ?= 300
 bench-requests: venv
-	python3 benches/cost.py
+	$(CARGO) build --release -p fluxo
+	.venv/bin/python3 benches/cost.py --entries $(ENTRIES)
 
 .PHONY: bench-cpu
 

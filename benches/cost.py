@@ -1,176 +1,373 @@
 #!/usr/bin/env python3
-"""Requests per entry and cost per million entries, from measured request counts.
+"""Capacity, requests and cost per entry, measured end to end as DynamoDB bills them.
 
-Runs `shared/tests/requests.rs` against the moto emulator (CI=true, so a missing emulator fails
-instead of skipping), reads the request counts each test prints, turns them into DynamoDB capacity
-units with the table design of docs/dynamodb.md, and prices them with the us-east-1 list prices
-below. Memory sizes come from the defaults in infra/variables.tf. Everything that is assumed rather
-than measured is named in ASSUMPTIONS and printed with the table.
+Starts moto (through shared/tests/support/moto_server.py), the capacity meter in front of it
+(benches/meter.py: write and read units from item sizes and index membership, per operation and per
+partition key, as DynamoDB on-demand bills them), and `fluxo serve --backend aws` on that meter. Then,
+as a client would, it records ENTRIES entries of one merchant (CONCURRENCY at a time) and waits until
+every one is in its balance; sends one key again; reads REPORTS daily balances. Each phase's capacity,
+requests and log bytes are read off the meter and the runner's log, and priced below.
 
-    python3 benches/cost.py               # runs the test, then prints the tables
-    python3 benches/cost.py --log FILE    # reads a saved `--no-capture` output instead
+    python3 benches/cost.py [--entries 300] [--fluxo target/release/fluxo]
 
-Standard library only.
+Everything assumed rather than measured is in ASSUMPTIONS and printed with the tables. Standard
+library only (the meter runs in the project's .venv, which has boto3).
 """
 
-import math
+import argparse
+import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv/bin/python3"
 
-# us-east-1 public list prices, on-demand, free tiers ignored. Compiled 2026-11-23 from the AWS
-# pricing pages (DynamoDB after its 2024-11-01 on-demand reduction); re-check before relying on them.
+# us-east-1 public list prices, on-demand, free tiers ignored (../shared/notes/dynamodb-budget.md,
+# compiled from the AWS pricing pages); re-check before relying on them.
 PRICES_DATE = "2026-11-23"
 PRICES = {
-    "dynamodb_wru": 0.625 / 1e6,  # per write request unit (1 KB; a transactional write item costs 2)
-    "dynamodb_rru": 0.125 / 1e6,  # per read request unit (4 KB strongly consistent; transactional 2)
-    "sqs_request": 0.40 / 1e6,  # standard queue, per request of up to 64 KB
-    "lambda_request": 0.20 / 1e6,  # per invocation
-    "lambda_gb_s_arm64": 0.0000133334,  # per GB-second, arm64, first tier
-    "apigw_rest_request": 3.50 / 1e6,  # REST API, first 333 million a month
-    "waf_request": 0.60 / 1e6,  # web ACL requests (infra/waf.tf fronts the API)
+    "dynamodb_wru": 0.625 / 1e6,
+    "dynamodb_rru": 0.125 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_s_arm64": 0.0000133334,
+    "apigw_rest_request": 3.50 / 1e6,
+    "waf_request": 0.60 / 1e6,
+    "logs_gb": 0.50,
+    "xray_trace": 5.00 / 1e6,
 }
 
-# What the request counts alone do not say. Item sizes are those of docs/dynamodb.md's items with
-# short descriptions; durations are warm handler times rounded up to Lambda's billing (1 ms steps).
 ASSUMPTIONS = {
-    # key: (value, what it means); a value of None is a condition the figures hold under.
-    "small_items": (None, "entry and idempotency-key items under 1 KB (a description of up to ~400 bytes)"),
-    "ingest_items": (2, "items in ingest's transaction (idempotency key + entry)"),
-    "ingest_index_writes": (2, "indexes an entry is written to when recorded (GSI1 + GSI2)"),
-    "applied_index_writes": (2, "index writes per entry when applied (GSI1 rewrite + GSI2 removal)"),
-    "round_rollup_items": (3, "rollup items per consolidation round besides the entries (lock + day + month)"),
-    "round_read_keys": (2, "BatchGetItem keys per consolidation round besides the entries (lock + day)"),
-    "day_item_bytes": (100, "a day item's size in bytes"),
-    "consistent": (None, "every read strongly consistent; every Query under 4 KB except a range's days"),
-    "batch": (100, "consolidation batch size (SQS event source mapping)"),
-    "sqs_per_message": (0.2, "SQS requests per consolidated message (ReceiveMessage + DeleteMessageBatch, 10 each)"),
-    "ingest_ms": (10, "ingest duration, ms"),
-    "report_ms": (10, "report duration, ms"),
-    "consolidate_ms": (100, "consolidate duration per batch of 100, ms"),
+    "ingest_ms": (10, "ingest duration per request, ms (warm, in-region)"),
+    "report_ms": (10, "report duration per request, ms"),
+    "consolidate_ms_per_batch": (100, "consolidate duration per batch, ms"),
+    "relay_ms_per_batch": (20, "relay duration per stream batch, ms"),
+    "relay_records_per_batch": (10, "stream records per relay invocation (batch size 100 and a 1 s batching window, infra/variables.tf: 10 at 10 new entries a second per shard, more above)"),
+    "xray_sampled": (0.01, "share of requests X-Ray records (infra/api.tf's sampling rule: 1 a second, then 1%)"),
+    "lambda_log_factor": (1.0, "Lambda's JSON log lines against the runner's, byte for byte (the same fields; system_log_level WARN drops START/END/REPORT)"),
 }
 A = {k: v for k, (v, _) in ASSUMPTIONS.items()}
 
+TARGETS = {
+    "wru_per_entry": 4.5,
+    "hottest_partition_wru_per_entry": 1.0,
+    "dynamodb_requests_per_entry": 1.2,
+    "replay_wru": 1.0,
+    "cost_per_million": 7.50,
+    "log_kb_per_entry": 0.5,
+}
 
-def memory_mb(function):
-    """The default memory of `function` in infra/variables.tf."""
-    text = (ROOT / "infra/variables.tf").read_text()
-    block = re.search(r'variable "%s_memory_mb" \{(.*?)\n\}' % function, text, re.S)
-    if not block:
-        sys.exit(f"no {function}_memory_mb in infra/variables.tf")
-    return int(re.search(r"default\s*=\s*(\d+)", block.group(1)).group(1))
-
-
-def run_test():
-    cmd = ["cargo", "nextest", "run", "-p", "fluxo-shared", "--test", "requests", "--no-capture"]
-    print("$ CI=true " + " ".join(cmd), file=sys.stderr)
-    env = dict(os.environ, CI="true")
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        sys.stderr.write(output)
-        sys.exit(f"the request-count test failed (exit {done.returncode})")
-    return output
+# Requests that exist only because the runner stands in for AWS: its status page's queue depths,
+# the stream reader's polls (Lambda's own reads of a stream that triggers it are free) and its table
+# lookups. Listed, never billed.
+RUNNER_ONLY = {"SQS.GetQueueAttributes", "SQS.GetQueueUrl", "DynamoDB.DescribeTable"}
 
 
-def counts(output, label):
-    """The request counts printed after `label` by shared/tests/requests.rs."""
-    match = re.search(re.escape(label) + r"[^:]*: \{([^}]*)\}", output)
-    if not match:
-        sys.exit(f"no counts for {label!r} in the test output")
-    return {k: int(v) for k, v in re.findall(r'"([^"]+)": (\d+)', match.group(1))}
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def op(c, name):
-    return sum(v for k, v in c.items() if k.endswith("." + name))
+def wait_port(port, what, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    sys.exit(f"{what} did not start on port {port}")
 
 
-def service(c, prefix):
-    return sum(v for k, v in c.items() if k.startswith(prefix))
+def http(method, url, body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+class Rig:
+    """moto, the meter in front of it, and `fluxo serve --backend aws` on the meter."""
+
+    def __init__(self, fluxo, workdir):
+        self.procs = []
+        self.workdir = Path(workdir)
+        moto_port = free_port()
+        self.spawn([PYTHON, ROOT / "shared/tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(moto_port)], "moto")
+        wait_port(moto_port, "moto")
+        self.upstream = f"http://127.0.0.1:{moto_port}"
+        ready = self.workdir / "meter-url"
+        meter_log = open(self.workdir / "meter.log", "wb")
+        self.spawn([PYTHON, ROOT / "benches/meter.py", "--upstream", f"http://127.0.0.1:{moto_port}", "--ready-file", ready], "meter", stderr=meter_log)
+        deadline = time.time() + 30
+        while not ready.exists():
+            if time.time() > deadline:
+                sys.exit("the meter did not start")
+            time.sleep(0.05)
+        self.meter = ready.read_text().strip()
+        self.env = dict(
+            os.environ,
+            AWS_ENDPOINT_URL=self.meter,
+            AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+            FLUXO_BACKEND="aws",
+            FLUXO_TABLE="fluxo-cost",
+            FLUXO_QUEUE_NAME="fluxo-cost-entries",
+            FLUXO_DATA_DIR=str(self.workdir / "data"),
+            FLUXO_BATCH_WINDOW="1s",
+            # As infra's relay_batch_window_s: the stream's mapping gathers a second of records.
+            FLUXO_RELAY_TICK="1s",
+            FLUXO_LOG="info",
+        )
+        subprocess.run([fluxo, "init"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.log = self.workdir / "serve.log"
+        port = free_port()
+        self.spawn([fluxo, "serve", "--addr", f"127.0.0.1:{port}"], "fluxo serve", stderr=open(self.log, "wb"))
+        wait_port(port, "fluxo serve")
+        self.url = f"http://127.0.0.1:{port}"
+        token = subprocess.run(
+            [fluxo, "token", "--account", "hot-shop", "--ttl", "2h"], env=self.env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    def spawn(self, cmd, what, stderr=subprocess.DEVNULL):
+        env = getattr(self, "env", os.environ)
+        self.procs.append(subprocess.Popen([str(c) for c in cmd], env=env, stdout=subprocess.DEVNULL, stderr=stderr))
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def meter_reset(self):
+        http("POST", f"{self.meter}/__meter/reset")
+
+    def meter_read(self):
+        return http("GET", f"{self.meter}/__meter")[1]
+
+    def log_bytes(self):
+        return self.log.stat().st_size
+
+    def post(self, key, body):
+        return http("POST", f"{self.url}/v1/accounts/hot-shop/entries", body, {**self.auth, "Idempotency-Key": key})
+
+
+def sao_paulo_today():
+    return (datetime.now(timezone.utc) - timedelta(hours=3)).date().isoformat()
+
+
+def moto_day(rig, day):
+    """The day's entry count straight from moto (behind the meter's back: not metered)."""
+    read = [PYTHON, "-c", (
+        "import boto3,sys,json;"
+        "d=boto3.client('dynamodb',endpoint_url=sys.argv[1],region_name='us-east-1',aws_access_key_id='t',aws_secret_access_key='t');"
+        "i=d.get_item(TableName='fluxo-cost',Key={'PK':{'S':'A#hot-shop'},'SK':{'S':'D#'+sys.argv[2]}}).get('Item');"
+        "print(json.dumps(int(i['entry_count']['N']) if i else 0))"
+    ), rig.upstream, day]
+    return int(subprocess.run(read, capture_output=True, text=True, check=True).stdout)
+
+
+def record_all(rig, count, concurrency):
+    keys = [f"cost-{uuid.uuid4()}" for _ in range(count)]
+    statuses = []
+    lock = threading.Lock()
+
+    def worker(chunk):
+        for i, key in chunk:
+            body = {"type": "credit" if i % 3 else "debit", "amount": 100 + i, "description": f"sale {i}"}
+            status, _ = rig.post(key, body)
+            with lock:
+                statuses.append(status)
+
+    indexed = list(enumerate(keys))
+    threads = [threading.Thread(target=worker, args=(indexed[n::concurrency],)) for n in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = [s for s in statuses if s != 201]
+    if bad:
+        sys.exit(f"{len(bad)} entries were not answered 201: {sorted(set(bad))}")
+    return keys
+
+
+def wait_consolidated(rig, want, seconds=600):
+    deadline = time.time() + seconds
+    day = sao_paulo_today()
+    while time.time() < deadline:
+        if moto_day(rig, day) >= want:
+            return
+        time.sleep(0.5)
+    sys.exit(f"the balance did not reach {want} entries within {seconds} s")
+
+
+def dynamodb_requests(m):
+    return {k: v for k, v in m["requests"].items() if k.startswith("DynamoDB.") and k not in RUNNER_ONLY}
+
+
+def sqs_requests(m):
+    return {k: v for k, v in m["requests"].items() if k.startswith("SQS.") and k not in RUNNER_ONLY}
 
 
 def lambda_cost(invocations, ms, mb):
     return invocations * (PRICES["lambda_request"] + ms / 1000 * mb / 1024 * PRICES["lambda_gb_s_arm64"])
 
 
+def memory_mb(function):
+    text = (ROOT / "infra/variables.tf").read_text()
+    block = re.search(r'variable "%s_memory_mb" \{(.*?)\n\}' % function, text, re.S)
+    return int(re.search(r"default\s*=\s*(\d+)", block.group(1)).group(1))
+
+
+def verdict(value, target):
+    return "met" if value <= target + 1e-9 else "MISSED"
+
+
 def main():
-    args = sys.argv[1:]
-    output = Path(args[1]).read_text() if args[:1] == ["--log"] and len(args) == 2 else run_test()
-    ingest = counts(output, "ingest, one entry")
-    batch = counts(output, "consolidation, 100 entries")
-    reports = re.findall(r"report (\S+)\.\.(\S+): \{([^}]*)\}", output)
-    if len(reports) != 2:
-        sys.exit("expected the daily and the 31-day report counts in the test output")
-    daily, monthly = ({k: int(v) for k, v in re.findall(r'"([^"]+)": (\d+)', r[2])} for r in reports)
+    parser = argparse.ArgumentParser(description="capacity and cost per entry, measured on the emulator")
+    parser.add_argument("--entries", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--reports", type=int, default=100)
+    parser.add_argument("--fluxo", default=str(ROOT / "target/release/fluxo"))
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (the runner's log) for a look")
+    args = parser.parse_args()
+    n = args.entries
+    workdir = tempfile.mkdtemp(prefix="fluxo-cost-")
+    rig = Rig(args.fluxo, workdir)
+    try:
+        run(rig, args, n)
+    finally:
+        rig.close()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept {workdir}", file=sys.stderr)
 
-    n = A["batch"]
-    mem = {f: memory_mb(f) for f in ("ingest", "report", "consolidate")}
-    rows = []  # (step, requests per unit, capacity per unit, $ per million)
 
-    # Recording: measured requests, capacity by the table design.
-    i_rru = op(ingest, "GetItem") * 1
-    i_wru = op(ingest, "TransactWriteItems") * (A["ingest_items"] * 2 + A["ingest_index_writes"])
-    i_sqs = service(ingest, "SQS")
-    rows.append(("API Gateway REST + WAF", "1 + 1", "", 1e6 * (PRICES["apigw_rest_request"] + PRICES["waf_request"])))
-    rows.append(("ingest Lambda", f"1 invocation, {A['ingest_ms']} ms at {mem['ingest']} MB", "", 1e6 * lambda_cost(1, A["ingest_ms"], mem["ingest"])))
-    rows.append(("ingest DynamoDB", fmt_ops(ingest, "DynamoDB"), f"{i_rru} RRU, {i_wru} WRU", 1e6 * (i_rru * PRICES["dynamodb_rru"] + i_wru * PRICES["dynamodb_wru"])))
-    rows.append(("ingest SQS", fmt_ops(ingest, "SQS"), f"{i_sqs} request(s)", 1e6 * i_sqs * PRICES["sqs_request"]))
+def run(rig, args, n):
+    status, _ = http("PUT", f"{rig.url}/v1/accounts/hot-shop", {"name": "Hot shop", "currency": "BRL", "timezone": "America/Sao_Paulo"}, rig.auth)
+    if status not in (200, 201):
+        sys.exit(f"PUT account answered {status}")
+    warm = f"warm-{uuid.uuid4()}"
+    rig.post(warm, {"type": "credit", "amount": 1})
+    wait_consolidated(rig, 1)
+    time.sleep(2)
 
-    rounds = op(batch, "TransactWriteItems")
-    c_rru = n + rounds * A["round_read_keys"] + op(batch, "Query")
-    c_wru = (n + rounds * A["round_rollup_items"]) * 2 + n * A["applied_index_writes"]
-    c_sqs = A["sqs_per_message"] * n
-    rows.append(("consolidate DynamoDB, per 100", fmt_ops(batch, "DynamoDB"), f"{c_rru} RRU, {c_wru} WRU", 1e6 / n * (c_rru * PRICES["dynamodb_rru"] + c_wru * PRICES["dynamodb_wru"])))
-    rows.append(("consolidate SQS, per 100", f"{c_sqs:g} receive + delete (modelled)", f"{c_sqs:g} requests", 1e6 / n * c_sqs * PRICES["sqs_request"]))
-    rows.append(("consolidate Lambda, per 100", f"1 invocation, {A['consolidate_ms']} ms at {mem['consolidate']} MB", "", 1e6 / n * lambda_cost(1, A["consolidate_ms"], mem["consolidate"])))
-    recording = sum(r[3] for r in rows)
+    # Recording and consolidating N entries.
+    rig.meter_reset()
+    log_before = rig.log_bytes()
+    started = time.time()
+    keys = record_all(rig, n, args.concurrency)
+    wait_consolidated(rig, n + 1)
+    elapsed = time.time() - started
+    entries = rig.meter_read()
+    log_per_entry = (rig.log_bytes() - log_before) / n
 
-    def report_rows(c, days_read):
-        day_kb = days_read * A["day_item_bytes"] / 1000
-        rru = op(c, "GetItem") + (op(c, "Query") - 1) + max(1, math.ceil(day_kb / 4))
-        return (
-            fmt_ops(c, "DynamoDB"),
-            f"{rru} RRU",
-            1e6 * (rru * PRICES["dynamodb_rru"] + PRICES["apigw_rest_request"] + PRICES["waf_request"])
-            + 1e6 * lambda_cost(1, A["report_ms"], mem["report"]),
-        )
+    # A replayed key.
+    rig.meter_reset()
+    status, _ = rig.post(keys[0], {"type": "debit", "amount": 100, "description": "sale 0"})
+    replay = rig.meter_read()
+    if status != 200:
+        sys.exit(f"the replayed key answered {status}, not 200")
 
-    # The days query reads from the first day of the first month of the range: a 31-day range that
-    # starts late in a month reads up to 61 day items, a single date at most 31.
-    d_ops, d_cap, d_cost = report_rows(daily, 31)
-    m_ops, m_cap, m_cost = report_rows(monthly, 61)
+    # Daily balances.
+    rig.meter_reset()
+    for _ in range(args.reports):
+        status, _ = http("GET", f"{rig.url}/v1/accounts/hot-shop/balances/daily/{sao_paulo_today()}", None, rig.auth)
+        if status != 200:
+            sys.exit(f"a daily balance answered {status}")
+    reports = rig.meter_read()
+    report_table(args, n, elapsed, entries, replay, reports, log_per_entry)
 
-    print(f"Prices: us-east-1 list prices of {PRICES_DATE}, free tiers ignored:")
-    for k, v in PRICES.items():
-        print(f"  {k}: " + (f"${v:.10f} per GB-second" if "gb_s" in k else f"${v * 1e6:.3f} per million"))
-    print("Memory (infra/variables.tf defaults): " + ", ".join(f"{k} {v} MB" for k, v in mem.items()))
+
+def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
+    load = os.getloadavg()
+    wru = sum(entries["wru"].values())
+    rru = sum(entries["rru"].values())
+    hottest_key, hottest = max(entries["partitions"]["wru"].items(), key=lambda kv: kv[1])
+    ddb = dynamodb_requests(entries)
+    sqs = sqs_requests(entries)
+    ddb_total = sum(ddb.values())
+    replay_wru = sum(replay["wru"].values())
+    report_rru = sum(reports["rru"].values()) / args.reports
+    report_requests = sum(dynamodb_requests(reports).values()) / args.reports
+
+    mem = {f: memory_mb(f) for f in ("ingest", "report", "consolidate", "relay")}
+    batches = entries["requests"].get("DynamoDB.TransactWriteItems", 0) or 1
+    cost = {
+        "API Gateway REST + WAF": PRICES["apigw_rest_request"] + PRICES["waf_request"],
+        "ingest Lambda": lambda_cost(1, A["ingest_ms"], mem["ingest"]),
+        "relay Lambda": lambda_cost(1 / A["relay_records_per_batch"], A["relay_ms_per_batch"], mem["relay"]),
+        "consolidate Lambda": lambda_cost(batches / n, A["consolidate_ms_per_batch"], mem["consolidate"]),
+        "DynamoDB writes": wru / n * PRICES["dynamodb_wru"],
+        "DynamoDB reads": rru / n * PRICES["dynamodb_rru"],
+        "SQS": sum(sqs.values()) / n * PRICES["sqs_request"],
+        "CloudWatch Logs": log_per_entry * A["lambda_log_factor"] / 1e9 * PRICES["logs_gb"],
+        "X-Ray": A["xray_sampled"] * PRICES["xray_trace"],
+    }
+    total = sum(cost.values()) * 1e6
+
+    print(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {n} entries of one merchant, {args.concurrency} at a time, in {elapsed:.1f} s to the last balance; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"Prices: us-east-1 list prices of {PRICES_DATE}, free tiers ignored. Memory (infra/variables.tf): " + ", ".join(f"{k} {v} MB" for k, v in mem.items()))
     print("Assumptions:")
     for value, meaning in ASSUMPTIONS.values():
-        print(f"  - {meaning}" + ("" if value is None else f": {value}"))
+        print(f"  - {meaning}: {value}")
     print()
-    print("| recording one entry | requests (measured) | capacity | $ per million entries |")
-    print("|---|---|---|---:|")
-    for step, req, cap, cost in rows:
-        print(f"| {step} | {req} | {cap} | {cost:.2f} |")
-    print(f"| **total** | | | **{recording:.2f}** |")
+    print("| figure | measured | target | |")
+    print("|---|---:|---:|---|")
+    rows = [
+        ("write request units per entry, end to end", wru / n, TARGETS["wru_per_entry"]),
+        (f"units per entry on the hottest partition key (`{hottest_key.split('|', 1)[1]}`)", hottest / n, TARGETS["hottest_partition_wru_per_entry"]),
+        ("DynamoDB requests per entry, end to end", ddb_total / n, TARGETS["dynamodb_requests_per_entry"]),
+        ("units written by a replayed key", replay_wru, TARGETS["replay_wru"]),
+        ("log bytes per entry, KB", log_per_entry / 1000, TARGETS["log_kb_per_entry"]),
+        ("cost per million single-entry requests, $", total, TARGETS["cost_per_million"]),
+    ]
+    for name, value, target in rows:
+        print(f"| {name} | {value:.2f} | <= {target:g} | {verdict(value, target)} |")
     print()
-    print("| reading (API Gateway + WAF + report Lambda + DynamoDB) | requests (measured) | capacity | $ per million reports |")
-    print("|---|---|---|---:|")
-    print(f"| daily balance | {d_ops} | {d_cap} | {d_cost:.2f} |")
-    print(f"| 31-day range | {m_ops} | {m_cap} | {m_cost:.2f} |")
+    print("Write units by operation (per entry): " + ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(entries["wru"].items())))
+    print("  of which index writes: " + ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(entries["index_wru"].items())))
+    print("Read units by operation (per entry): " + ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(entries["rru"].items())))
+    print("DynamoDB requests (per entry): " + ", ".join(f"{k.split('.', 1)[1]} {v / n:.3f}" for k, v in sorted(ddb.items())))
+    print(f"Cancelled transactions: {entries.get('cancelled_transactions', 0)}; failed conditions: {entries.get('conditional_failures', 0)}; metering errors: {entries.get('metering_errors', 0)}")
+    print("SQS requests (per entry): " + ", ".join(f"{k.split('.', 1)[1]} {v / n:.3f}" for k, v in sorted(sqs.items())))
+    busiest = sorted(entries["partitions"]["wru"].items(), key=lambda kv: -kv[1])[:5]
+    print("Busiest partition keys (write units per entry): " + ", ".join(f"{k} {v / n:.3f}" for k, v in busiest))
+    runner = {k: v for k, v in entries["requests"].items() if k in RUNNER_ONLY or k.startswith("DynamoDBStreams.")}
+    print("Not billed (the runner's stand-ins for AWS: stream polls, status page): " + ", ".join(f"{k} {v}" for k, v in sorted(runner.items())))
     print()
-    dynamodb = service(ingest, "DynamoDB") + service(batch, "DynamoDB") / n
-    sqs = service(ingest, "SQS") + A["sqs_per_message"]
-    print(f"Requests per entry recorded and consolidated: DynamoDB {dynamodb:.2f}, SQS {sqs:.2f} (of which {A['sqs_per_message']} modelled)")
-    print(f"Per million entries with one daily-balance read each: ${recording + d_cost:.2f}")
-
-
-def fmt_ops(c, prefix):
-    return ", ".join(f"{v} {k.split('.', 1)[1]}" for k, v in sorted(c.items()) if k.startswith(prefix)) or "none"
+    print("| recording one entry | $ per million |")
+    print("|---|---:|")
+    for name, dollars in cost.items():
+        print(f"| {name} | {dollars * 1e6:.2f} |")
+    print(f"| **total** | **{total:.2f}** |")
+    print()
+    report = PRICES["apigw_rest_request"] + PRICES["waf_request"] + lambda_cost(1, A["report_ms"], mem["report"])
+    report += report_rru * PRICES["dynamodb_rru"] + A["xray_sampled"] * PRICES["xray_trace"]
+    print("A replayed key: " + ", ".join(f"{k} {v:g} WRU" for k, v in sorted(replay["wru"].items())) + "; requests " + ", ".join(f"{k} {v}" for k, v in sorted(replay["requests"].items())))
+    print(f"A daily balance (warm): {report_requests:.2f} DynamoDB requests, {report_rru:.2f} RRU; ${report * 1e6:.2f} per million reports")
 
 
 if __name__ == "__main__":

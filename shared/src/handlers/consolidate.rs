@@ -82,6 +82,7 @@ fn failures(
             }
         }
     }
+    log_applied(&applied);
     tracing::info!(
         batch_size,
         applied = applied.len(),

@@ -113,14 +113,16 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<String>>, PortError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    Ok(Err(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()))
-                }
-                other => Err(classify(&other.to_string(), other.meta().code())),
-            },
+        let error = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => return Ok(Ok(())),
+            Err(error) => error,
+        };
+        // A timeout or a dispatch failure is no service error: `sdk` reads it as worth retrying.
+        match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                Ok(Err(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()))
+            }
+            _ => Err(sdk(error)),
         }
     }
 
