@@ -56,6 +56,7 @@ ASSUMPTIONS = {
     "relay_records_per_batch": (10, "stream records per relay invocation (batch size 100 and a 1 s batching window, infra/variables.tf: 10 at 10 new entries a second per shard, more above)"),
     "xray_sampled": (0.01, "share of requests X-Ray records (infra/api.tf's sampling rule: 1 a second, then 1%)"),
     "lambda_log_factor": (1.0, "Lambda's JSON log lines against the runner's, byte for byte (the same fields; system_log_level WARN drops START/END/REPORT)"),
+    "log_event_overhead": (26, "bytes CloudWatch Logs bills per log event beside its message"),
 }
 A = {k: v for k, (v, _) in ASSUMPTIONS.items()}
 
@@ -230,6 +231,31 @@ def sqs_requests(m):
     return {k: v for k, v in m["requests"].items() if k.startswith("SQS.") and k not in RUNNER_ONLY}
 
 
+# Typical values of the API Gateway access log's variables, to size its line (infra/api.tf).
+ACCESS_LOG_TYPICAL = {
+    "$context.requestId": "c0a8016e-1b2c-4d3e-8f90-a1b2c3d4e5f6",
+    "$context.identity.sourceIp": "203.0.113.45",
+    "$context.authorizer.claims.sub": "8c2f3a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b",
+    "$context.requestTimeEpoch": "1795435200123",
+    "$context.httpMethod": "POST",
+    "$context.path": "/api/v1/accounts/hot-shop/entries",
+    "$context.status": "201",
+    "$context.responseLatency": "23",
+    "$context.integration.latency": "18",
+    "$context.error.responseType": "-",
+    "$context.waf.status": "200",
+}
+
+
+def access_log_bytes():
+    """One API Gateway access log line of infra/api.tf's format, with typical values."""
+    text = (ROOT / "infra/api.tf").read_text()
+    block = re.search(r"access_log_settings \{.*?format = jsonencode\(\{(.*?)\}\)", text, re.S).group(1)
+    fields = re.findall(r'(\w+)\s*=\s*"(\$context\.[\w.]+)"', block)
+    line = json.dumps({k: ACCESS_LOG_TYPICAL.get(v, "-") for k, v in fields}, separators=(",", ":"))
+    return len(line) + A["log_event_overhead"]
+
+
 def lambda_cost(invocations, ms, mb):
     return invocations * (PRICES["lambda_request"] + ms / 1000 * mb / 1024 * PRICES["lambda_gb_s_arm64"])
 
@@ -282,7 +308,8 @@ def run(rig, args, n):
     wait_consolidated(rig, n + 1)
     elapsed = time.time() - started
     entries = rig.meter_read()
-    log_per_entry = (rig.log_bytes() - log_before) / n
+    lines = rig.log.read_bytes()[log_before:].count(b"\n")
+    log_per_entry = (rig.log_bytes() - log_before + lines * A["log_event_overhead"]) / n
 
     # A replayed key.
     rig.meter_reset()
@@ -323,7 +350,8 @@ def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
         "DynamoDB writes": wru / n * PRICES["dynamodb_wru"],
         "DynamoDB reads": rru / n * PRICES["dynamodb_rru"],
         "SQS": sum(sqs.values()) / n * PRICES["sqs_request"],
-        "CloudWatch Logs": log_per_entry * A["lambda_log_factor"] / 1e9 * PRICES["logs_gb"],
+        "CloudWatch Logs, functions": log_per_entry * A["lambda_log_factor"] / 1e9 * PRICES["logs_gb"],
+        "CloudWatch Logs, API access log": access_log_bytes() / 1e9 * PRICES["logs_gb"],
         "X-Ray": A["xray_sampled"] * PRICES["xray_trace"],
     }
     total = sum(cost.values()) * 1e6
@@ -341,7 +369,7 @@ def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
         (f"units per entry on the hottest partition key (`{hottest_key.split('|', 1)[1]}`)", hottest / n, TARGETS["hottest_partition_wru_per_entry"]),
         ("DynamoDB requests per entry, end to end", ddb_total / n, TARGETS["dynamodb_requests_per_entry"]),
         ("units written by a replayed key", replay_wru, TARGETS["replay_wru"]),
-        ("log bytes per entry, KB", log_per_entry / 1000, TARGETS["log_kb_per_entry"]),
+        ("function log bytes per entry, KB (API access log line beside it: %.2f KB)" % (access_log_bytes() / 1000), log_per_entry / 1000, TARGETS["log_kb_per_entry"]),
         ("cost per million single-entry requests, $", total, TARGETS["cost_per_million"]),
     ]
     for name, value, target in rows:

@@ -4,7 +4,8 @@
 //! - [`ingest`]: account writes, entries and reversals (API Gateway).
 //! - [`report`]: accounts, entries and daily balances (API Gateway).
 //! - [`consolidate`]: SQS batches of postings, with partial batch failures.
-//! - [`relay`]: the scheduled re-publish of entries not consolidated in time.
+//! - [`relay`]: new entries from the table's stream (or the embedded outbox) to the queue, and the
+//!   scheduled reconciliation.
 
 pub mod consolidate;
 pub mod ingest;
