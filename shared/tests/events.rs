@@ -183,6 +183,27 @@ async fn given_recorded_entries_when_relay_drains_the_outbox_twice_then_each_is_
 }
 
 #[tokio::test]
+async fn given_an_unreadable_entry_record_after_a_good_one_then_relay_publishes_the_good_one_and_reports_the_bad() {
+    // GIVEN the sample's new entry, then an inserted entry item without an amount.
+    let world = world();
+    let mut event: DynamoEvent = serde_json::from_str(&sample("dynamodb/stream.json")).expect("a stream event");
+    let mut bad = event.records[0].clone();
+    bad.change.sequence_number = Some("111100000000000000000009".to_owned());
+    let mut image: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        bad.change.new_image.clone().into();
+    image.remove("amount");
+    bad.change.new_image = image.into();
+    event.records.insert(1, bad);
+    // WHEN relay handles the batch
+    let response = relay::handle_stream(&world.api.ledger, event).await;
+    // THEN Lambda is told to retry from the bad record, and the good one is on the queue already.
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, [Some("111100000000000000000009".to_owned())]);
+    let queued = world.embedded.queue.receive(10).await.expect("the embedded queue answers");
+    assert_eq!(queued.len(), 1, "the record before the bad one was published");
+}
+
+#[tokio::test]
 async fn given_the_stream_sample_when_relay_handles_it_then_only_the_new_entry_reaches_the_queue() {
     let world = world();
     let reply = run(&world, "dynamodb/stream.json").await;

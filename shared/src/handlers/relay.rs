@@ -33,7 +33,8 @@ pub async fn handle_stream(ledger: &Ledger, event: Event) -> DynamoDbEventRespon
             Ok(None) => {}
             Err(error) => {
                 tracing::error!(sequence_number = ?seq, %error, "stream record is not an entry relay can read");
-                failed = Some(seq);
+                // Lambda retries from the reported record: what came before it must be on the queue.
+                failed = Some(publish(ledger, &mut chunk).await.err().unwrap_or(seq));
                 break;
             }
         }
