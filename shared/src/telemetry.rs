@@ -12,8 +12,8 @@
 //! | `postings_rejected` | counter | postings that can never apply, left for the dead-letter queue |
 //! | `consolidation_lag_ms` | histogram | now minus `recorded_at` when a posting is applied |
 //! | `consolidation_batch_size` | histogram | messages per batch handed to consolidate |
-//! | `relay_republished` | counter | entries re-published by relay |
-//! | `relay_abandoned` | counter | entries relay gave up on after `FLUXO_RELAY_ATTEMPTS` re-publishes |
+//! | `relay_published` | counter | postings relay put on the queue from the outbox or the stream |
+//! | `relay_republished` | counter | entries reconciliation found in no balance and published again |
 //! | `dead_lettered` | counter | messages moved to the dead-letter queue (embedded queue) |
 
 use jiff::Timestamp;

@@ -15,7 +15,7 @@
 //! query rows), so a first invocation runs its real SDK path (credentials, signing, connection,
 //! retry wrapper) without any emulator's own latency. The functions then answer as on an empty
 //! table: ingest and report 404 for the unknown account, consolidate reports its postings failed,
-//! relay finds nothing to re-publish.
+//! relay, given the reconciliation schedule, finds no account to reconcile.
 //!
 //! Runs are interleaved (run 1 of every binary, then run 2, ...) so that load from anything else on
 //! the machine spreads over all binaries alike, after one discarded warm-up run each so every binary
@@ -169,9 +169,8 @@ fn spawn(binary: &Path, function: &Function, runtime: &Server, aws: &Server, log
         .env("FLUXO_TABLE", "fluxo-ledger")
         .env("FLUXO_QUEUE_URL", format!("{aws_url}/123456789012/fluxo-entries"))
         .env("FLUXO_QUEUE_MAX_RECEIVES", "5")
-        .env("FLUXO_RELAY_GRACE", "60s")
-        .env("FLUXO_RELAY_INTERVAL", "5m")
-        .env("FLUXO_RELAY_BATCH", "500")
+        .env("FLUXO_RECONCILE_DAYS", "32")
+        .env("FLUXO_RECONCILE_GRACE", "10m")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
