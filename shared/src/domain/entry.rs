@@ -79,13 +79,7 @@ impl Slot {
 
     /// The slot as 20 lowercase hex digits.
     pub fn to_hex(self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(20);
-        for b in self.0 {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        hex
+        super::hex(&self.0)
     }
 }
 

@@ -3,9 +3,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::Invalid;
 use super::account::AccountId;
 use super::entry::Slot;
+use super::{Invalid, hex};
 
 /// An `Idempotency-Key`: 1 to 255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,17 +61,6 @@ impl KeyDigest {
     pub fn to_hex(&self) -> String {
         hex(&self.0[..16])
     }
-}
-
-/// Lowercase hex by table into one buffer: formatting each byte with `format!` cost as much as a hash.
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// A digest of what a write asked for: operation, target and every field as the client sent it.

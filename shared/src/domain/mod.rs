@@ -31,3 +31,14 @@ impl Invalid {
 pub(crate) fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)
 }
+
+/// Lowercase hex by table into one buffer: formatting each byte with `format!` cost as much as a hash.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}

@@ -592,7 +592,7 @@ fn met(found: &Item, digest: &KeyDigest, token: &str) -> Result<Recorded, PortEr
 fn write_token() -> Result<String, PortError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| PortError::Failure(format!("no randomness for a write token: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::domain::hex(&bytes))
 }
 
 /// Waits before retrying a transaction that lost to a concurrent one: 10 ms, doubling, capped.
