@@ -483,3 +483,48 @@ async fn dynamodb_given_one_account_contended_throughout_then_only_its_postings_
     let (_, busy_days, _) = rig.ledger.daily(&busy, today).await.expect("daily");
     assert_eq!((busy_days[0].credits, busy_days[0].entry_count), (21, 3), "each counted once after the redelivery");
 }
+
+/// GIVEN a consolidation round commits its rollups and ends before writing its entries' applied
+/// marks, twice (the second time with another round's marks still pending before it)
+/// WHEN the same postings come again, and later ones of the same account follow
+/// THEN the marked-to-be entries count as applied in the meantime, the next round writes the marks
+/// left behind before it commits, and every entry counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_given_a_round_ends_before_writing_its_marks_then_the_next_round_writes_them_and_each_counts_once() {
+    let Some(rig) = rig(Backend::Dynamo).await else { return };
+    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let count = || async {
+        let today = DateRange::new(TODAY, TODAY).expect("range");
+        rig.ledger.daily(&rig.account, today).await.expect("daily").1[0].entry_count
+    };
+    let republish = || async {
+        let postings: Vec<_> = rig.entries_of(TODAY).await.iter().map(Entry::posting).collect();
+        rig.ledger.publish(&postings).await.expect("publish");
+        rig.drain().await;
+    };
+    for key in ["a", "b", "c"] {
+        rig.post(key, 100, 0).await;
+    }
+    rig.relay_all().await;
+    faults.refuse_batch_writes.store(1, Ordering::SeqCst);
+    rig.drain().await;
+    assert_eq!(faults.refused.load(Ordering::SeqCst), 1, "the round's marks were not written");
+    assert_eq!(count().await, 3);
+    republish().await;
+    assert_eq!(count().await, 3, "pending entries count as applied");
+
+    faults.refuse_batch_writes.store(1, Ordering::SeqCst);
+    for key in ["d", "e"] {
+        rig.post(key, 100, 0).await;
+    }
+    rig.relay_all().await;
+    rig.drain().await;
+    assert_eq!(faults.refused.load(Ordering::SeqCst), 2, "the second round's marks were not written");
+    rig.post("f", 100, 0).await;
+    rig.relay_all().await;
+    rig.drain().await;
+    assert_eq!(count().await, 6);
+    republish().await;
+    assert_eq!(count().await, 6, "the marks the second round left were written before the third committed");
+    rig.settle_and_audit().await;
+}

@@ -5,7 +5,9 @@
 //!
 //! Exactly once holds by construction: a posting applies only if its stored entry is not applied
 //! yet, the plan marks every entry it applies, and each store commits the marks and the rollups in
-//! one atomic write guarded against a concurrent consumer (a transaction, or a lock version).
+//! one atomic write guarded against a concurrent consumer (a transaction, or a lock version). On
+//! DynamoDB that write holds the marks as the applied entries' slots in the account's rollup lock;
+//! each becomes an item of its own after the commit (`adapters::aws::round`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -81,6 +81,16 @@ impl Slot {
     pub fn to_hex(self) -> String {
         super::hex(&self.0)
     }
+
+    /// The slot's 10 bytes, as a store keeps it.
+    pub fn to_bytes(self) -> [u8; 10] {
+        self.0
+    }
+
+    /// The slot a store kept as its 10 bytes ([`Slot::to_bytes`]); `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self::masked)
+    }
 }
 
 impl fmt::Display for EntryId {

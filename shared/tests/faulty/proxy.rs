@@ -24,9 +24,14 @@ pub struct Faults {
     /// Cancel every `TransactWriteItems` whose body holds this text, as DynamoDB cancels a
     /// transaction that loses a race (`TransactionConflict`), forwarding nothing.
     pub conflict_on: std::sync::Mutex<Option<String>>,
+    /// Refuse this many `BatchWriteItem` requests (the applied marks a consolidation round writes
+    /// after its commit) with an error the SDK does not retry, forwarding nothing: as if the
+    /// function had ended before writing them.
+    pub refuse_batch_writes: AtomicU32,
     /// How many requests were throttled and how many answers were held, so far.
     pub throttled: AtomicU32,
     pub stalled: AtomicU32,
+    pub refused: AtomicU32,
 }
 
 struct Proxy {
@@ -60,6 +65,10 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
         proxy.faults.throttled.fetch_add(1, Ordering::SeqCst);
         return throttling();
     }
+    if target == "DynamoDB_20120810.BatchWriteItem" && spend(&proxy.faults.refuse_batch_writes) {
+        proxy.faults.refused.fetch_add(1, Ordering::SeqCst);
+        return refusal();
+    }
     let transaction = target == "DynamoDB_20120810.TransactWriteItems";
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 64 << 20).await.expect("request body");
@@ -83,6 +92,12 @@ fn conflicts(faults: &Faults, body: &[u8]) -> bool {
 
 fn conflict() -> Response {
     let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+    json_error(body)
+}
+
+fn refusal() -> Response {
+    let body =
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"Refused by the fault proxy."}"#;
     json_error(body)
 }
 

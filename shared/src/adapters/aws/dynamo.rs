@@ -3,10 +3,10 @@
 //! Recording an entry is one conditional `PutItem` of one item, the entry and its idempotency record
 //! together, at the key its idempotency key decides: concurrent duplicates produce one entry, and a
 //! retry reads the stored entry from the failed condition (`ALL_OLD`) without a second request. A
-//! reversal is one `TransactWriteItems` (the reversal and the original's `reversed_by`). Consolidation reads a
-//! batch's entries and rollups with one `BatchGetItem` and two queries, then writes the rollups and the
-//! entries' applied marks in one transaction guarded by the account's rollup version: amortised, a
-//! batch of 100 entries of one account and day takes two write requests.
+//! reversal is one `TransactWriteItems` (the reversal and the original's `reversed_by`).
+//! Consolidation runs in rounds per account ([`super::round`]): the rollups commit in one transaction
+//! guarded by the account's rollup version, and each applied entry's mark follows as an item of its
+//! own.
 
 use std::collections::BTreeMap;
 
@@ -21,29 +21,30 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::item::{self, Item, n, s};
+use super::item::{self, Item, s};
+use super::round;
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountChange, AccountId};
-use crate::domain::balance::{BalanceHistory, MonthRollup};
+use crate::domain::balance::BalanceHistory;
 use crate::domain::calendar::month_of;
-use crate::domain::consolidation::{self, Needs, Plan, Snapshot};
+use crate::domain::consolidation;
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, KeyDigest, StoredResponse};
 use crate::ledger::recorded_response;
 use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
 
 /// DynamoDB's limit of items in one transaction and keys in one `BatchGetItem`.
-const TRANSACTION_ITEMS_MAX: usize = 100;
+pub(super) const TRANSACTION_ITEMS_MAX: usize = 100;
 /// Pages one count reads at most: a date of a million entries is about 400 pages of 1 MB.
 const PAGES_MAX: usize = 10_000;
 /// Attempts at a consolidation round that lost its optimistic lock to a concurrent one.
-const ROUND_ATTEMPTS_MAX: usize = 8;
+pub(super) const ROUND_ATTEMPTS_MAX: usize = 8;
 
 /// The DynamoDB store.
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoStore {
@@ -51,13 +52,13 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
-    async fn get(&self, key: Item) -> Result<Option<Item>, PortError> {
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, PortError> {
         let out = self.client.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send().await;
         Ok(out.map_err(sdk)?.item)
     }
 
     /// Runs a query to the end (or `limit` items) and returns its items.
-    async fn query(&self, q: Query<'_>, limit: Option<usize>) -> Result<Vec<Item>, PortError> {
+    pub(super) async fn query(&self, q: Query<'_>, limit: Option<usize>) -> Result<Vec<Item>, PortError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -89,7 +90,7 @@ impl DynamoStore {
 
     /// Reads of many keys (strongly consistent when `consistent`), following `UnprocessedKeys` until
     /// every key is answered.
-    async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, PortError> {
+    pub(super) async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, PortError> {
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(TRANSACTION_ITEMS_MAX) {
             let mut pending = Some(
@@ -112,7 +113,7 @@ impl DynamoStore {
         Ok(found)
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<String>>, PortError> {
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<String>>, PortError> {
         let error = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => return Ok(Ok(())),
             Err(error) => error,
@@ -126,7 +127,7 @@ impl DynamoStore {
         }
     }
 
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, PortError> {
+    pub(super) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, PortError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -134,7 +135,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put.build().map_err(build)?).build())
     }
 
-    fn update(
+    pub(super) fn update(
         &self,
         key: Item,
         expression: &str,
@@ -152,14 +153,14 @@ impl DynamoStore {
 }
 
 /// A key condition with its values, on the table or one of its indexes.
-struct Query<'a> {
-    index: Option<&'a str>,
-    condition: &'a str,
-    values: Item,
-    forward: bool,
+pub(super) struct Query<'a> {
+    pub(super) index: Option<&'a str>,
+    pub(super) condition: &'a str,
+    pub(super) values: Item,
+    pub(super) forward: bool,
 }
 
-fn values(pairs: &[(&str, AttributeValue)]) -> Item {
+pub(super) fn values(pairs: &[(&str, AttributeValue)]) -> Item {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
@@ -297,8 +298,9 @@ impl LedgerStore for DynamoStore {
         Err(PortError::Unavailable(format!("counting the entries of {date} took over {PAGES_MAX} pages")))
     }
 
-    /// The date's entries from the date index, then their applied marks from the table (eventually
-    /// consistent: a mark that lags only makes an entry published once more, and counted once).
+    /// The date's entries from the date index, then their applied marks and the account's pending
+    /// slots (eventually consistent: a mark that lags only makes an entry published once more, and
+    /// counted once).
     async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError> {
         let q = Query {
             index: Some("GSI1"),
@@ -307,15 +309,17 @@ impl LedgerStore for DynamoStore {
             forward: true,
         };
         let listed = self.query(q, None).await?.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
-        let keys = listed.iter().map(|e| item::entry_key(account, e.id.slot())).collect();
-        let mut applied = std::collections::HashSet::new();
-        for found in self.batch_get(keys, false).await? {
-            let (id, stored) = item::stored_from(&found)?;
-            if stored.applied {
-                applied.insert(id);
-            }
+        if listed.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(listed.into_iter().filter(|e| !applied.contains(&e.id)).map(|e| e.posting()).collect())
+        let lock = item::lock_from(self.get(round::lock_key(account)).await?.as_ref())?;
+        let keys = listed.iter().map(|e| item::mark_key(account, e.id.slot())).collect();
+        let mut marked = std::collections::HashSet::new();
+        for found in self.batch_get(keys, false).await? {
+            marked.insert(item::get_s(&found, "SK")?.trim_start_matches(item::MARK_PREFIX).to_owned());
+        }
+        let applied = |e: &Entry| marked.contains(&e.id.slot().to_hex()) || lock.pending.contains(&e.id.slot());
+        Ok(listed.into_iter().filter(|e| !applied(e)).map(|e| e.posting()).collect())
     }
 }
 
@@ -360,143 +364,6 @@ impl BalanceStore for DynamoStore {
         };
         let days = self.query(q, None).await?.iter().map(item::day_from).collect::<Result<BTreeMap<_, _>, _>>()?;
         Ok(BalanceHistory { opening, days })
-    }
-}
-
-impl DynamoStore {
-    /// Applies one account's postings: reads its snapshot, plans it, and commits the plan in one
-    /// transaction guarded by the account's rollup version, planning again when a concurrent
-    /// consumer committed first. `Deferred` when the rounds kept losing.
-    async fn apply_account(
-        &self,
-        account: &AccountId,
-        batch: &[&Posting],
-        now: Timestamp,
-    ) -> Result<Vec<Applied>, PortError> {
-        let Some(needs) = Needs::of(batch.iter().copied()) else { return Ok(Vec::new()) };
-        for attempt in 0..ROUND_ATTEMPTS_MAX {
-            let (version, plan) = self.plan(account, batch, &needs).await?;
-            if !plan.writes() {
-                return Ok(plan.outcomes);
-            }
-            let Some(writes) = self.writes(account, version, &plan, now)? else {
-                // Postings spread over many days and months: apply the batch in two halves.
-                let (left, right) = batch.split_at(batch.len() / 2);
-                let mut outcomes = Box::pin(self.apply_account(account, left, now)).await?;
-                outcomes.extend(Box::pin(self.apply_account(account, right, now)).await?);
-                return Ok(outcomes);
-            };
-            match self.transact(writes).await? {
-                Ok(()) => return Ok(plan.outcomes),
-                Err(reasons) => {
-                    tracing::debug!(attempt, ?reasons, %account, "consolidation round lost its lock; retrying");
-                    backoff(attempt).await;
-                }
-            }
-        }
-        tracing::warn!(%account, postings = batch.len(), "consolidation kept conflicting; postings deferred");
-        Ok(vec![Applied::Deferred; batch.len()])
-    }
-
-    /// Reads what the planner needs and plans: the entries, the lock and the days in one
-    /// `BatchGetItem`; the months only when some posting is fresh, since only fresh ones move them.
-    async fn plan(&self, account: &AccountId, batch: &[&Posting], needs: &Needs) -> Result<(i64, Plan), PortError> {
-        let pk = item::pk(account);
-        let mut keys: Vec<Item> = needs.entries.iter().map(|id| item::entry_key(account, id.slot())).collect();
-        keys.push(item::key(pk.clone(), item::ROLLUP_SK.into()));
-        keys.extend(needs.dates.iter().map(|d| item::key(pk.clone(), item::day_sk(*d))));
-        let mut snapshot = Snapshot::default();
-        let mut version = 0;
-        for found in self.batch_get(keys, true).await? {
-            match item::opt_s(&found, "SK") {
-                Some(item::ROLLUP_SK) => version = item::get_n(&found, "version")?,
-                Some(sk) if sk.starts_with("D#") => {
-                    let (date, movement) = item::day_from(&found)?;
-                    snapshot.days.insert(date, movement);
-                }
-                Some(_) => {
-                    let (id, stored) = item::stored_from(&found)?;
-                    snapshot.entries.insert(id, stored);
-                }
-                None => return Err(corrupt("item", "without a sort key")),
-            }
-        }
-        let first = consolidation::plan(batch, &snapshot);
-        if !first.writes() {
-            return Ok((version, first));
-        }
-        snapshot.prior_closing = self.prior_closing(account, needs.first_month).await?;
-        snapshot.months =
-            self.months_from(account, needs.first_month).await?.into_iter().map(|m| (m.month, m)).collect();
-        Ok((version, consolidation::plan(batch, &snapshot)))
-    }
-
-    /// The transaction that writes a plan: lock, days, months, and each applied entry's mark;
-    /// `None` when it would exceed DynamoDB's 100 items, so the caller applies fewer postings at once.
-    fn writes(
-        &self,
-        account: &AccountId,
-        version: i64,
-        plan: &Plan,
-        now: Timestamp,
-    ) -> Result<Option<Vec<TransactWriteItem>>, PortError> {
-        let pk = item::pk(account);
-        let mut items = vec![self.update(
-            item::key(pk.clone(), item::ROLLUP_SK.into()),
-            "SET version = :next",
-            "(attribute_not_exists(version) AND :seen = :zero) OR version = :seen",
-            values(&[(":next", n(version + 1)), (":seen", n(version)), (":zero", n(0))]),
-        )?];
-        for (date, day) in &plan.days {
-            items.push(self.put(item::day_item(account, *date, *day), None)?);
-        }
-        for month in plan.months.values() {
-            items.push(self.put(item::month_item(account, month), None)?);
-        }
-        for id in &plan.applied {
-            items.push(self.update(
-                item::entry_key(account, id.slot()),
-                "SET applied_at = :now",
-                "GSI1SK = :id AND attribute_not_exists(applied_at)",
-                values(&[(":now", n(now.as_millisecond())), (":id", s(id.to_string()))]),
-            )?);
-        }
-        if items.len() > TRANSACTION_ITEMS_MAX {
-            if plan.applied.len() <= 1 {
-                let needed = items.len();
-                return Err(PortError::Failure(format!(
-                    "one posting needs {needed} transaction items, over the limit"
-                )));
-            }
-            return Ok(None);
-        }
-        Ok(Some(items))
-    }
-
-    /// The closing balance of the latest month before `month`, or 0: one query of one item.
-    async fn prior_closing(&self, account: &AccountId, month: Date) -> Result<i64, PortError> {
-        let q = Query {
-            index: None,
-            condition: "PK = :pk AND SK BETWEEN :lo AND :hi",
-            values: values(&[
-                (":pk", s(item::pk(account))),
-                (":lo", s("M#")),
-                (":hi", s(item::month_sk(month.yesterday().unwrap_or(month)))),
-            ]),
-            forward: false,
-        };
-        let found = self.query(q, Some(1)).await?;
-        found.first().map(|i| item::get_n(i, "closing")).transpose().map(Option::unwrap_or_default)
-    }
-
-    async fn months_from(&self, account: &AccountId, month: Date) -> Result<Vec<MonthRollup>, PortError> {
-        let q = Query {
-            index: None,
-            condition: "PK = :pk AND SK BETWEEN :lo AND :hi",
-            values: values(&[(":pk", s(item::pk(account))), (":lo", s(item::month_sk(month))), (":hi", s("M#~"))]),
-            forward: true,
-        };
-        self.query(q, None).await?.iter().map(item::month_from).collect()
     }
 }
 
@@ -596,7 +463,7 @@ fn write_token() -> Result<String, PortError> {
 }
 
 /// Waits before retrying a transaction that lost to a concurrent one: 10 ms, doubling, capped.
-async fn backoff(attempt: usize) {
+pub(super) async fn backoff(attempt: usize) {
     let ms = 10u64.saturating_mul(1 << attempt.min(6));
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }

@@ -7,17 +7,19 @@
 //! | record | PK | SK | attributes |
 //! |---|---|---|---|
 //! | account | `A#{account}` | `#ACCOUNT` | name, currency, timezone, created_at; `GSI2PK = ACCOUNTS`, `GSI2SK = {account}` |
-//! | rollup lock | `A#{account}` | `#ROLLUP` | version (optimistic lock of the account's rollups) |
+//! | rollup lock | `A#{account}` | `#ROLLUP` | version (optimistic lock of the account's rollups), pending (slots the last round applied), month_last |
 //! | daily totals | `A#{account}` | `D#{date}` | credits, debits, entry_count |
 //! | monthly rollup | `A#{account}` | `M#{first day}` | credits, debits, entry_count, closing |
-//! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; applied_at once applied; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}` |
+//! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}` |
+//! | applied mark | `A#{account}#{shard}` | `X#{slot}` | applied_at |
 //!
 //! An entry's slot ([`Slot`]) is a digest of its account and idempotency key, and part of its id:
 //! the key finds the item when a request is retried, and so does the id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::adapters::corrupt;
@@ -47,9 +49,63 @@ pub fn pk(account: &AccountId) -> String {
 /// Partitions each account's entries are spread over, by their slot.
 pub const ENTRY_SHARDS: u16 = 16;
 
+/// The partition of the entries (and their applied marks) whose slot is `slot`.
+fn entry_pk(account: &AccountId, slot: Slot) -> String {
+    format!("A#{account}#{}", slot.shard(ENTRY_SHARDS))
+}
+
 /// The primary key of the entry recorded under `slot`.
 pub fn entry_key(account: &AccountId, slot: Slot) -> Item {
-    key(format!("A#{account}#{}", slot.shard(ENTRY_SHARDS)), format!("E#{}", slot.to_hex()))
+    key(entry_pk(account, slot), format!("E#{}", slot.to_hex()))
+}
+
+/// The sort keys of applied marks begin with this.
+pub const MARK_PREFIX: &str = "X#";
+
+/// The primary key of the applied mark of the entry recorded under `slot`, in its entry's partition.
+pub fn mark_key(account: &AccountId, slot: Slot) -> Item {
+    key(entry_pk(account, slot), format!("{MARK_PREFIX}{}", slot.to_hex()))
+}
+
+/// The applied mark of the entry recorded under `slot`: written once, after the round that applied
+/// the entry committed, and never changed or deleted. About 100 bytes, one write unit.
+pub fn mark_item(account: &AccountId, slot: Slot, now: Timestamp) -> Item {
+    let mut item = mark_key(account, slot);
+    item.insert("applied_at".into(), n(now.as_millisecond()));
+    item
+}
+
+/// An account's rollup lock (`#ROLLUP`), as one consolidation round reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupLock {
+    /// Bumped by every round that commits; a round commits only at the version it read.
+    pub version: i64,
+    /// The slots of the entries the last committed round applied. Their marks are written after
+    /// that round's commit, so until the next round has checked them they count as applied here.
+    pub pending: BTreeSet<Slot>,
+    /// The latest month with a rollup, which bounds the months a round reads; `None` before the
+    /// account's first round (and on a lock written before it was kept).
+    pub month_last: Option<Date>,
+}
+
+/// The rollup lock of `found` (absent before an account's first round).
+pub fn lock_from(found: Option<&Item>) -> Result<RollupLock, PortError> {
+    let Some(item) = found else { return Ok(RollupLock::default()) };
+    let pending = match item.get("pending") {
+        None => BTreeSet::new(),
+        Some(AttributeValue::Bs(blobs)) => blobs
+            .iter()
+            .map(|b| Slot::from_bytes(b.as_ref()).ok_or_else(|| corrupt("pending", "a slot of another length")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(corrupt("pending", "not a binary set")),
+    };
+    let month_last = opt_s(item, "month_last").map(parse_date).transpose().map_err(|e| corrupt("month_last", e))?;
+    Ok(RollupLock { version: get_n(item, "version")?, pending, month_last })
+}
+
+/// The lock's `pending` value: a binary set of 10-byte slots (at most 50 of them, about 600 bytes).
+pub fn pending_value(slots: impl IntoIterator<Item = Slot>) -> AttributeValue {
+    AttributeValue::Bs(slots.into_iter().map(|s| aws_sdk_dynamodb::primitives::Blob::new(s.to_bytes())).collect())
 }
 
 pub fn day_sk(date: Date) -> String {
@@ -213,7 +269,9 @@ pub fn entry_from(item: &Item) -> Result<Entry, PortError> {
     })
 }
 
-/// What consolidation needs of a stored entry: its id and its [`Stored`] state.
+/// What consolidation needs of a stored entry: its id and its [`Stored`] state. Applied here only
+/// when the item itself carries the mark (`applied_at`), as items applied before marks became items
+/// of their own do; the caller adds the entry's mark item and its rollup lock's pending slots.
 pub fn stored_from(item: &Item) -> Result<(EntryId, Stored), PortError> {
     let id = entry_id(item)?;
     let stored = Stored {
@@ -299,8 +357,9 @@ mod tests {
     use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 
     /// GIVEN the largest entry the contract allows (a 64-character account, a 255-character key, a
-    /// 400-byte description, the largest amount, instants with nine fraction digits, a reversal mark)
-    /// WHEN it is stored and applied THEN its item stays within one write unit, 1 KB.
+    /// 400-byte description, the largest amount, instants with nine fraction digits, a reversal mark,
+    /// and the `applied_at` that items applied before marks were items of their own carry)
+    /// WHEN it is stored THEN its item stays within one write unit, 1 KB.
     #[test]
     fn the_largest_entry_item_stays_within_one_write_unit() {
         let account = AccountId::parse(&"a".repeat(AccountId::LEN_MAX)).expect("id");
@@ -333,6 +392,23 @@ mod tests {
         let bytes = size(&item);
         assert!(bytes <= 1024, "the largest entry item is {bytes} bytes");
         eprintln!("the largest entry item: {bytes} bytes");
+    }
+
+    /// GIVEN the longest account id WHEN an entry is marked applied THEN the mark is one write unit
+    /// and a rollup lock pending 50 slots stays within one too.
+    #[test]
+    fn a_mark_and_a_full_lock_stay_within_one_write_unit() {
+        let account = AccountId::parse(&"a".repeat(AccountId::LEN_MAX)).expect("id");
+        let slot = EntryId::new_v7().slot();
+        let mark = mark_item(&account, slot, Timestamp::now());
+        assert!(size(&mark) <= 1024, "a mark is {} bytes", size(&mark));
+        let mut lock = key(pk(&account), ROLLUP_SK.into());
+        lock.insert("version".into(), n(i64::MAX));
+        lock.insert("pending".into(), pending_value((0..50).map(|_| EntryId::new_v7().slot())));
+        lock.insert("month_last".into(), s("2026-12-01"));
+        assert!(size(&lock) <= 1024, "a lock pending 50 slots is {} bytes", size(&lock));
+        let read = lock_from(Some(&lock)).expect("lock");
+        assert_eq!((read.pending.len(), read.month_last), (50, Some(jiff::civil::date(2026, 12, 1))));
     }
 
     #[test]

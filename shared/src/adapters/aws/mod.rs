@@ -6,6 +6,7 @@ mod counter;
 mod dynamo;
 pub mod item;
 mod provision;
+mod round;
 mod sqs;
 pub mod stream;
 
