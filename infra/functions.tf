@@ -241,8 +241,8 @@ data "aws_iam_policy_document" "report" {
   }
 }
 
-# consolidate: reads entries and rollups, writes rollups and applied marks in transactions; the
-# SQS poller receives and deletes with this role.
+# consolidate: reads the rollup lock, entries, marks and rollups, writes the rollups in transactions
+# and the applied marks by BatchWriteItem; the SQS poller receives and deletes with this role.
 data "aws_iam_policy_document" "consolidate" {
   statement {
     sid = "ApplyPostings"
@@ -254,6 +254,7 @@ data "aws_iam_policy_document" "consolidate" {
       "dynamodb:UpdateItem",
       "dynamodb:ConditionCheckItem",
       "dynamodb:TransactWriteItems",
+      "dynamodb:BatchWriteItem",
     ]
     resources = [local.table_arn]
   }

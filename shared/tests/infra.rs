@@ -444,6 +444,36 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
     assert!(openapi_routes(&extended).contains(&("DELETE".to_owned(), "/v1/other".to_owned())));
 }
 
+/// GIVEN the DynamoDB operations each function's code calls (`adapters/aws/dynamo.rs`, `round.rs`)
+/// THEN its role's policy grants every one of them: a missing grant fails only in AWS, at run time.
+#[test]
+fn each_function_may_call_the_dynamodb_operations_its_code_calls() {
+    let calls: [(&str, &[&str]); 4] = [
+        ("ingest", &["GetItem", "PutItem", "UpdateItem", "TransactWriteItems"]),
+        ("report", &["GetItem", "Query"]),
+        (
+            "consolidate",
+            &["GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"],
+        ),
+        ("relay", &["GetItem", "BatchGetItem", "Query"]),
+    ];
+    let infra = Infra::load();
+    let documents = infra.of("data", "aws_iam_policy_document");
+    for (function, operations) in calls {
+        let document = documents.get(function).unwrap_or_else(|| panic!("no policy document {function}"));
+        let granted: BTreeSet<String> = nested(document, "statement")
+            .iter()
+            .flat_map(|st| attr(st, "actions").map(strings).unwrap_or_default())
+            .collect();
+        for operation in operations {
+            assert!(
+                granted.contains(&format!("dynamodb:{operation}")),
+                "{function} may not call {operation}: {granted:?}"
+            );
+        }
+    }
+}
+
 /// An action that grants a whole service, or everything.
 fn is_wildcard(action: &str) -> bool {
     action == "*" || action.ends_with(":*")
