@@ -484,47 +484,49 @@ async fn dynamodb_given_one_account_contended_throughout_then_only_its_postings_
     assert_eq!((busy_days[0].credits, busy_days[0].entry_count), (21, 3), "each counted once after the redelivery");
 }
 
-/// GIVEN a consolidation round commits its rollups and ends before writing its entries' applied
-/// marks, twice (the second time with another round's marks still pending before it)
-/// WHEN the same postings come again, and later ones of the same account follow
-/// THEN the marked-to-be entries count as applied in the meantime, the next round writes the marks
-/// left behind before it commits, and every entry counts once.
+/// GIVEN a consolidation round commits its rollups and ends before writing its entries' applied marks
+/// WHEN the same postings come again THEN they count as applied (their slots are pending in the
+/// account's rollup lock), and that round writes the missing marks.
+/// GIVEN another round ends the same way WHEN a later round of the account commits THEN it writes the
+/// marks left behind first, so re-published postings still count once, and the books agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_a_round_ends_before_writing_its_marks_then_the_next_round_writes_them_and_each_counts_once() {
     let Some(rig) = rig(Backend::Dynamo).await else { return };
     let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
-    let count = || async {
-        let today = DateRange::new(TODAY, TODAY).expect("range");
-        rig.ledger.daily(&rig.account, today).await.expect("daily").1[0].entry_count
-    };
-    let republish = || async {
-        let postings: Vec<_> = rig.entries_of(TODAY).await.iter().map(Entry::posting).collect();
-        rig.ledger.publish(&postings).await.expect("publish");
-        rig.drain().await;
-    };
-    for key in ["a", "b", "c"] {
-        rig.post(key, 100, 0).await;
-    }
-    rig.relay_all().await;
-    faults.refuse_batch_writes.store(1, Ordering::SeqCst);
-    rig.drain().await;
-    assert_eq!(faults.refused.load(Ordering::SeqCst), 1, "the round's marks were not written");
-    assert_eq!(count().await, 3);
-    republish().await;
-    assert_eq!(count().await, 3, "pending entries count as applied");
+    let (applied, duplicate) = (fluxo::ports::Applied::Applied, fluxo::ports::Applied::Duplicate);
 
+    // Each consolidation below is one round: one account, fewer than 50 postings.
+    let first = postings_of(&rig, &["a", "b", "c"]).await;
     faults.refuse_batch_writes.store(1, Ordering::SeqCst);
-    for key in ["d", "e"] {
-        rig.post(key, 100, 0).await;
-    }
-    rig.relay_all().await;
-    rig.drain().await;
+    assert_eq!(consolidate(&rig, first.clone()).await, vec![applied; 3]);
+    assert_eq!(faults.refused.load(Ordering::SeqCst), 1, "the round's marks were not written");
+    assert_eq!(consolidate(&rig, first).await, vec![duplicate; 3], "pending entries count as applied");
+
+    let second = postings_of(&rig, &["d", "e"]).await;
+    faults.refuse_batch_writes.store(1, Ordering::SeqCst);
+    assert_eq!(consolidate(&rig, second).await, vec![applied; 2]);
     assert_eq!(faults.refused.load(Ordering::SeqCst), 2, "the second round's marks were not written");
-    rig.post("f", 100, 0).await;
-    rig.relay_all().await;
-    rig.drain().await;
-    assert_eq!(count().await, 6);
-    republish().await;
-    assert_eq!(count().await, 6, "the marks the second round left were written before the third committed");
+    assert_eq!(consolidate(&rig, postings_of(&rig, &["f"]).await).await, vec![applied]);
+    let all: Vec<_> = rig.entries_of(TODAY).await.iter().map(Entry::posting).collect();
+    assert_eq!(consolidate(&rig, all).await, vec![duplicate; 6], "the third round wrote the marks the second left");
+    let today = DateRange::new(TODAY, TODAY).expect("range");
+    assert_eq!(rig.ledger.daily(&rig.account, today).await.expect("daily").1[0].entry_count, 6);
     rig.settle_and_audit().await;
+}
+
+/// Records one entry per key and returns their postings.
+async fn postings_of(rig: &Rig, keys: &[&str]) -> Vec<fluxo::domain::entry::Posting> {
+    let mut postings = Vec::new();
+    for key in keys {
+        let written = rig.send(key, 100, 0).await.expect("recorded");
+        let body: serde_json::Value = serde_json::from_str(&written.response.body).expect("json");
+        let id = body["id"].as_str().expect("id");
+        let entry = rig.entries_of(TODAY).await.into_iter().find(|e| e.id.to_string() == id).expect("listed");
+        postings.push(entry.posting());
+    }
+    postings
+}
+
+async fn consolidate(rig: &Rig, batch: Vec<fluxo::domain::entry::Posting>) -> Vec<fluxo::ports::Applied> {
+    rig.ledger.consolidate(&batch).await.expect("consolidate")
 }

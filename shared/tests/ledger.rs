@@ -10,6 +10,8 @@ mod support;
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
 use fluxo::adapters::aws::stream::StreamReader;
 use fluxo::adapters::aws::{DynamoStore, SqsQueue, ensure_queues, ensure_table};
@@ -109,6 +111,7 @@ per_backend!(
         given_entries_whose_postings_were_lost_then_reconciliation_publishes_them_after_the_grace_period,
         given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered,
         given_a_deleted_message_then_it_is_never_delivered_again,
+        given_racing_consumers_with_overlapping_batches_then_each_entry_counts_once,
     ]
 );
 
@@ -704,4 +707,97 @@ async fn check_history(backend: Backend, steps: Vec<Step>) {
             .collect();
         assert_eq!(listed, of_day, "entries of {day}");
     }
+}
+
+async fn given_racing_consumers_with_overlapping_batches_then_each_entry_counts_once(backend: Backend) {
+    let Some(h) = harness(backend).await else { return };
+    for i in 0..24 {
+        h.ledger.record_entry(&h.account, key(&format!("r{i}")), credit(10 + i)).await.expect("record");
+    }
+    let all = h.published().await;
+    let reversed: Vec<Posting> = all.iter().rev().cloned().collect();
+    let (first, second) = all.split_at(all.len() / 2);
+    // Four consumers hold overlapping batches of one account at once, as redeliveries and relay
+    // duplicates give them.
+    let (a, b, c, d) = tokio::join!(
+        h.ledger.consolidate(&all),
+        h.ledger.consolidate(&reversed),
+        h.ledger.consolidate(first),
+        h.ledger.consolidate(second),
+    );
+    let mut applied = 0;
+    for outcomes in [a, b, c, d] {
+        let outcomes = outcomes.expect("consolidate");
+        applied += outcomes.iter().filter(|o| **o == Applied::Applied).count();
+        assert!(
+            outcomes.iter().all(|o| matches!(o, Applied::Applied | Applied::Duplicate | Applied::Deferred)),
+            "{outcomes:?}"
+        );
+    }
+    assert!(applied <= 24, "{applied} postings applied for 24 entries");
+    // What was deferred comes again, as the queue would redeliver it.
+    let last = h.ledger.consolidate(&all).await.expect("redelivery");
+    let total = applied + last.iter().filter(|o| **o == Applied::Applied).count();
+    assert_eq!(total, 24, "each entry applied exactly once: {last:?}");
+    assert_eq!(h.closing(TODAY).await, ((10..34).sum::<i64>(), 24));
+}
+
+/// GIVEN a table written by the design before applied marks were items of their own: a rollup lock
+/// that counts in `version`, an entry marked by its `applied_at`, a month rollup, and no latest month
+/// WHEN consolidation meets it THEN the marked entry is a duplicate, new entries apply once over the
+/// stored month, and the lock moves to `rounds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_given_a_table_of_the_earlier_design_then_consolidation_carries_on_and_counts_once() {
+    let Some(h) = harness(Backend::Dynamo).await else { return };
+    let Seat::Dynamo { client, table } = &h.seat else { unreachable!("a DynamoDB harness") };
+    h.ledger.record_entry(&h.account, key("old"), credit(100)).await.expect("old");
+    let old = h.published().await;
+    let pk = fluxo::adapters::aws::item::pk(&h.account);
+    let slot = old[0].entry_id.slot();
+    client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(fluxo::adapters::aws::item::entry_key(&h.account, slot)))
+        .update_expression("SET applied_at = :at")
+        .expression_attribute_values(":at", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .expect("an entry applied the earlier way");
+    let lock = fluxo::adapters::aws::item::key(pk.clone(), "#ROLLUP".into());
+    let mut legacy = lock.clone();
+    legacy.insert("version".into(), AttributeValue::N("7".into()));
+    client.put_item().table_name(table).set_item(Some(legacy)).send().await.expect("a lock of the earlier design");
+    h.seed_october_closing(500).await;
+    let mut day = fluxo::adapters::aws::item::day_item(
+        &h.account,
+        TODAY,
+        fluxo::domain::balance::Movement { credits: 100, debits: 0, entry_count: 1 },
+    );
+    day.remove("GSI1PK");
+    let november = fluxo::domain::balance::MonthRollup {
+        month: date(2026, 11, 1),
+        movement: fluxo::domain::balance::Movement { credits: 100, debits: 0, entry_count: 1 },
+        closing: 600,
+    };
+    let month = fluxo::adapters::aws::item::month_item(&h.account, &november);
+    client.put_item().table_name(table).set_item(Some(month)).send().await.expect("its month");
+
+    // A day whose totals differ from its listing makes reconciliation read its entries: the one
+    // applied the earlier way is not published again.
+    let mut short = fluxo::adapters::aws::item::day_item(&h.account, TODAY, Default::default());
+    short.remove("GSI1PK");
+    client.put_item().table_name(table).set_item(Some(short)).send().await.expect("a short day");
+    h.clock.advance(SignedDuration::from_mins(11));
+    assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 0);
+    client.put_item().table_name(table).set_item(Some(day)).send().await.expect("its day");
+
+    assert_eq!(h.ledger.consolidate(&old).await.expect("redelivery"), vec![Applied::Duplicate]);
+    h.ledger.record_entry(&h.account, key("new"), credit(40)).await.expect("new");
+    assert_eq!(h.deliver().await, vec![Applied::Applied]);
+    assert_eq!(h.ledger.consolidate(&old).await.expect("redelivery"), vec![Applied::Duplicate]);
+    assert_eq!(h.closing(TODAY).await, (640, 2));
+    let stored = client.get_item().table_name(table).set_key(Some(lock)).consistent_read(true).send().await;
+    let stored = stored.expect("lock").item.expect("a lock");
+    assert_eq!(stored.get("rounds"), Some(&AttributeValue::N("8".into())), "{stored:?}");
+    assert!(!stored.contains_key("version"), "the earlier counter is gone: {stored:?}");
 }

@@ -299,8 +299,8 @@ impl LedgerStore for DynamoStore {
     }
 
     /// The date's entries from the date index, then their applied marks and the account's pending
-    /// slots (eventually consistent: a mark that lags only makes an entry published once more, and
-    /// counted once).
+    /// slots, then the items of those still unmarked (eventually consistent: a mark that lags only
+    /// makes an entry published once more, and counted once).
     async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError> {
         let q = Query {
             index: Some("GSI1"),
@@ -319,7 +319,17 @@ impl LedgerStore for DynamoStore {
             marked.insert(item::get_s(&found, "SK")?.trim_start_matches(item::MARK_PREFIX).to_owned());
         }
         let applied = |e: &Entry| marked.contains(&e.id.slot().to_hex()) || lock.pending.contains(&e.id.slot());
-        Ok(listed.into_iter().filter(|e| !applied(e)).map(|e| e.posting()).collect())
+        let unmarked: Vec<Entry> = listed.into_iter().filter(|e| !applied(e)).collect();
+        // Entries applied before marks were items of their own carry the mark in their own item.
+        let keys = unmarked.iter().map(|e| item::entry_key(account, e.id.slot())).collect();
+        let mut applied_before = std::collections::HashSet::new();
+        for found in self.batch_get(keys, false).await? {
+            let (id, stored) = item::stored_from(&found)?;
+            if stored.applied {
+                applied_before.insert(id);
+            }
+        }
+        Ok(unmarked.into_iter().filter(|e| !applied_before.contains(&e.id)).map(|e| e.posting()).collect())
     }
 }
 

@@ -7,7 +7,7 @@
 //! | record | PK | SK | attributes |
 //! |---|---|---|---|
 //! | account | `A#{account}` | `#ACCOUNT` | name, currency, timezone, created_at; `GSI2PK = ACCOUNTS`, `GSI2SK = {account}` |
-//! | rollup lock | `A#{account}` | `#ROLLUP` | version (optimistic lock of the account's rollups), pending (slots the last round applied), month_last |
+//! | rollup lock | `A#{account}` | `#ROLLUP` | rounds (optimistic lock of the account's rollups), pending (slots the last round applied), month_last |
 //! | daily totals | `A#{account}` | `D#{date}` | credits, debits, entry_count |
 //! | monthly rollup | `A#{account}` | `M#{first day}` | credits, debits, entry_count, closing |
 //! | entry and its idempotency record | `A#{account}#{shard}` | `E#{slot}` | the entry; key_digest, fingerprint, token; `GSI1PK = {account}#{date}`, `GSI1SK = {entry id}` |
@@ -76,10 +76,17 @@ pub fn mark_item(account: &AccountId, slot: Slot, now: Timestamp) -> Item {
 }
 
 /// An account's rollup lock (`#ROLLUP`), as one consolidation round reads it.
+///
+/// Its counter is kept as `rounds`, not as the `version` that locks written before applied marks
+/// were items of their own carry: a function of that earlier design (a rollback, or an invocation
+/// still running during a deployment) reads `version`, finds none, and fails the round instead of
+/// planning without the pending slots and marks it cannot see.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollupLock {
-    /// Bumped by every round that commits; a round commits only at the version it read.
+    /// Bumped by every round that commits; a round commits only at the count it read.
     pub version: i64,
+    /// Whether the count was read from an earlier design's `version`, which the commit removes.
+    pub legacy: bool,
     /// The slots of the entries the last committed round applied. Their marks are written after
     /// that round's commit, so until the next round has checked them they count as applied here.
     pub pending: BTreeSet<Slot>,
@@ -100,8 +107,15 @@ pub fn lock_from(found: Option<&Item>) -> Result<RollupLock, PortError> {
         Some(_) => return Err(corrupt("pending", "not a binary set")),
     };
     let month_last = opt_s(item, "month_last").map(parse_date).transpose().map_err(|e| corrupt("month_last", e))?;
-    Ok(RollupLock { version: get_n(item, "version")?, pending, month_last })
+    let (version, legacy) = match item.contains_key(LOCK_ROUNDS) {
+        true => (get_n(item, LOCK_ROUNDS)?, false),
+        false => (get_n(item, "version")?, true),
+    };
+    Ok(RollupLock { version, legacy, pending, month_last })
 }
+
+/// The rollup lock's counter of committed rounds.
+pub const LOCK_ROUNDS: &str = "rounds";
 
 /// The lock's `pending` value: a binary set of 10-byte slots (at most 50 of them, about 600 bytes).
 pub fn pending_value(slots: impl IntoIterator<Item = Slot>) -> AttributeValue {
@@ -403,7 +417,7 @@ mod tests {
         let mark = mark_item(&account, slot, Timestamp::now());
         assert!(size(&mark) <= 1024, "a mark is {} bytes", size(&mark));
         let mut lock = key(pk(&account), ROLLUP_SK.into());
-        lock.insert("version".into(), n(i64::MAX));
+        lock.insert(LOCK_ROUNDS.into(), n(i64::MAX));
         lock.insert("pending".into(), pending_value((0..50).map(|_| EntryId::new_v7().slot())));
         lock.insert("month_last".into(), s("2026-12-01"));
         assert!(size(&lock) <= 1024, "a lock pending 50 slots is {} bytes", size(&lock));

@@ -157,18 +157,26 @@ impl DynamoStore {
         let written =
             [lock.month_last, snapshot.months.keys().next_back().copied(), plan.months.keys().next_back().copied()];
         let month_last = written.into_iter().flatten().max().ok_or_else(|| corrupt("plan", "moves no month"))?;
-        let mut items = vec![self.update(
-            lock_key(account),
-            "SET version = :next, pending = :pending, month_last = :last",
-            "(attribute_not_exists(version) AND :seen = :zero) OR version = :seen",
-            values(&[
-                (":next", n(lock.version + 1)),
-                (":seen", n(lock.version)),
-                (":zero", n(0)),
-                (":pending", item::pending_value(plan.applied.iter().map(EntryId::slot))),
-                (":last", s(month_last.to_string())),
-            ]),
-        )?];
+        let mut vals = vec![
+            (":next", n(lock.version + 1)),
+            (":seen", n(lock.version)),
+            (":pending", item::pending_value(plan.applied.iter().map(EntryId::slot))),
+            (":last", s(month_last.to_string())),
+        ];
+        // A lock of the earlier design moves to `rounds` with this commit (see `RollupLock`).
+        let (set, condition) = if lock.legacy {
+            (
+                "SET rounds = :next, pending = :pending, month_last = :last REMOVE version",
+                "attribute_not_exists(rounds) AND version = :seen",
+            )
+        } else {
+            vals.push((":zero", n(0)));
+            (
+                "SET rounds = :next, pending = :pending, month_last = :last",
+                "(attribute_not_exists(rounds) AND attribute_not_exists(version) AND :seen = :zero) OR rounds = :seen",
+            )
+        };
+        let mut items = vec![self.update(lock_key(account), set, condition, values(&vals))?];
         for (date, day) in &plan.days {
             items.push(self.put(item::day_item(account, *date, *day), None)?);
         }
