@@ -10,6 +10,7 @@ use super::{Api, entry_id, health};
 use crate::auth::Scope;
 use crate::domain::calendar::{DateRange, parse_date};
 use crate::domain::entry::EntryId;
+use crate::http::conditional::{Strength, answer, tag};
 use crate::http::input::{query, wants_csv};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::route::{Op, Route};
@@ -36,7 +37,7 @@ async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>,
         Op::GetEntry => {
             let account = api.caller(req, &route, Scope::Read)?;
             let entry = api.ledger.entry(&account, &entry_id(&route.entry)?).await?;
-            Ok(ok_json(to_json(&EntryView::from(&entry))))
+            Ok(tagged(req, ok_json(to_json(&EntryView::from(&entry)))))
         }
         Op::ListEntries => list_entries(api, req, &route).await,
         Op::DailyBalance => daily_balance(api, req, &route).await,
@@ -63,7 +64,7 @@ async fn list_entries(api: &Api, req: &Request, route: &Route) -> Result<Respons
         items: page.items.iter().map(EntryView::from).collect(),
         next_cursor: page.more_after.map(|id| Cursor::encode(date, id)),
     };
-    Ok(ok_json(to_json(&view)))
+    Ok(tagged(req, ok_json(to_json(&view))))
 }
 
 async fn daily_balance(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
@@ -78,7 +79,8 @@ async fn daily_balance(api: &Api, req: &Request, route: &Route) -> Result<Respon
         day: DayView::from(day),
         as_of: as_of.to_string(),
     };
-    Ok(ok_json(to_json(&view)))
+    let figures = tag(Strength::Weak, to_json(&(view.account_id, view.currency, &view.day)).as_bytes());
+    Ok(answer(req.headers(), figures, ok_json(to_json(&view))))
 }
 
 async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
@@ -89,7 +91,8 @@ async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Respon
     let range = DateRange::new(from, to).map_err(|e| ApiError::Invalid(vec![FieldError::new("to", e.0)]))?;
     let (account, days, as_of) = api.ledger.daily(&account, range).await?;
     if wants_csv(req.headers()) {
-        return Ok(crate::http::respond(StatusCode::OK, "text/csv; charset=utf-8", range_csv(&days)));
+        let csv = crate::http::respond(StatusCode::OK, "text/csv; charset=utf-8", range_csv(&days));
+        return Ok(tagged(req, varies_by_accept(csv)));
     }
     let view = RangeView {
         account_id: account.id.as_str(),
@@ -99,7 +102,26 @@ async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Respon
         days: days.iter().map(DayView::from).collect(),
         as_of: as_of.to_string(),
     };
-    Ok(ok_json(to_json(&view)))
+    let figures = to_json(&(view.account_id, view.currency, &view.from, &view.to, &view.days));
+    let figures = tag(Strength::Weak, figures.as_bytes());
+    Ok(answer(req.headers(), figures, varies_by_accept(ok_json(to_json(&view)))))
+}
+
+/// Tags a read by its own bytes and answers it conditionally.
+fn tagged(req: &Request, response: Response<Body>) -> Response<Body> {
+    let bytes: &[u8] = match response.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let current = tag(Strength::Strong, bytes);
+    answer(req.headers(), current, response)
+}
+
+/// A range is JSON or CSV by the request's `Accept`: caches keep the two apart.
+fn varies_by_accept(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+    response
 }
 
 fn ok_json(body: String) -> Response<Body> {

@@ -3,7 +3,9 @@
 //! - [`route`]: which operation a method and path name, after stripping an API Gateway stage.
 //! - [`input`]: headers, query strings and strict JSON bodies parsed into domain types.
 //! - [`problem`]: every refusal as `application/problem+json`, in one place.
+//! - [`conditional`]: entity tags and `304 Not Modified` for reads that can still change.
 
+pub mod conditional;
 pub mod input;
 pub mod problem;
 pub mod route;
