@@ -16,8 +16,16 @@ locals {
   ingest_operations = ["putAccount", "recordEntry", "reverseEntry"]
   report_operations = ["health", "getAccount", "listEntries", "getEntry", "getDailyBalance", "getBalanceRange"]
 
+  # The document's routes the functions serve: those marked `x-fluxo-runner: true` (such as
+  # /ready) are the local runner's own, in the contract but not in the API.
+  function_paths = {
+    for path, item in local.openapi.paths : path => {
+      for method, op in item : method => op if !try(op["x-fluxo-runner"], false)
+    } if anytrue([for method, op in item : !try(op["x-fluxo-runner"], false)])
+  }
+
   operations = flatten([
-    for path, item in local.openapi.paths : [
+    for path, item in local.function_paths : [
       for method, op in item : {
         path   = path
         method = method
@@ -31,7 +39,7 @@ locals {
 
   # `$ref: "#/components/<kind>/<name>"` resolved one level, as the document writes them.
   api_parameters = {
-    for path, item in local.openapi.paths : path => {
+    for path, item in local.function_paths : path => {
       for method, op in item : method => [
         for p in try(op.parameters, []) :
         try(local.openapi.components.parameters[trimprefix(p["$ref"], "#/components/parameters/")], p)
@@ -40,7 +48,7 @@ locals {
   }
 
   api_paths = {
-    for path, item in local.openapi.paths : path => {
+    for path, item in local.function_paths : path => {
       for method, op in item : method => {
         operationId = op.operationId
         summary     = try(op.summary, op.operationId)

@@ -75,7 +75,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     banner(&url, &args, &settings, &backends.ledger).await?;
     let ops = Status { inbox: backends.inbox.clone(), consolidation: args.consolidation == Switch::On, last };
-    let app = router(api, prometheus, ops);
+    let ready = status::Ready { ledger: backends.ledger.clone(), inbox: backends.inbox.clone() };
+    let app = router(api, prometheus, ops, ready);
     axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);
@@ -86,10 +87,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `/metrics`, `/status` and the status page at `/`; everything else goes to the functions.
-fn router(api: Api, prometheus: PrometheusHandle, ops: Status) -> Router {
+/// `/metrics`, `/status`, `/ready` and the status page at `/`; everything else goes to the functions.
+fn router(api: Api, prometheus: PrometheusHandle, ops: Status, ready: status::Ready) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
+        .route("/ready", axum::routing::get(status::ready).fallback(status::not_allowed).with_state(ready))
         .route("/status", axum::routing::get(status::report).fallback(status::not_allowed).with_state(ops))
         .route("/", axum::routing::get(status::page).fallback(status::not_allowed))
         .fallback(proxy::dispatch)

@@ -60,6 +60,26 @@ pub struct Status {
     pub last: LastBatch,
 }
 
+/// What `/ready` asks: the ledger's store and the queue.
+#[derive(Clone)]
+pub struct Ready {
+    pub ledger: fluxo::ledger::Ledger,
+    pub inbox: Arc<dyn Inbox>,
+}
+
+/// How long `/ready` waits for each answer: well under a load balancer's or orchestrator's probe
+/// timeout, and long enough for a store under load.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /ready`: 200 `{"status":"ready","checks":{"store":"ok","queue":"ok"}}` when the store and the
+/// queue answer within [`READY_WITHIN`]; 503 with the same shape naming the check that failed
+/// (`unavailable` or `timeout`) otherwise. No token: it exposes no ledger data.
+pub async fn ready(State(deps): State<Ready>) -> Response {
+    let readiness = fluxo::readiness::check(&deps.ledger, deps.inbox.as_ref(), READY_WITHIN).await;
+    let status = if readiness.ready() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, "no-store")], readiness.to_json()).into_response()
+}
+
 /// `GET /status`: `{"consolidation","queue":{"visible","in_flight","dead"},"lag_ms","last_batch_at"}`;
 /// 503 problem+json when the queue does not answer.
 pub async fn report(State(status): State<Status>) -> Response {

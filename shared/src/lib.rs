@@ -10,6 +10,7 @@
 //!   [`ports::Inbox`], [`ports::Clock`].
 //! - [`ledger`]: the use cases, composing ports and domain: record, reverse, consolidate, relay,
 //!   reconcile, read.
+//! - [`readiness`]: whether the store and the queue answer now, for the runner's `GET /ready`.
 //! - [`message`]: the queue message that carries a posting from ingest to consolidation.
 //! - [`auth`]: bearer tokens and API Gateway authorizer claims, scopes and account grants.
 //! - [`http`]: routing, request parsing and problem+json, shared by the HTTP functions.
@@ -29,5 +30,6 @@ pub mod http;
 pub mod ledger;
 pub mod message;
 pub mod ports;
+pub mod readiness;
 pub mod telemetry;
 pub mod views;

@@ -363,6 +363,10 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
     assert_eq!(listed, fluxo::adapters::aws::item::LISTED, "GSI1's non-key attributes");
 }
 
+/// The routes of the contract only the local runner serves (`x-fluxo-runner: true` in the document):
+/// not in the REST API.
+const RUNNER_ONLY: [(&str, &str); 1] = [("GET", "/ready")];
+
 /// The `(METHOD, path)` pairs under the top-level `paths:` of an OpenAPI YAML document, by a line
 /// scan: path keys are indented two spaces, operation keys four (the layout docs/openapi.yaml keeps).
 fn openapi_routes(yaml: &str) -> BTreeSet<(String, String)> {
@@ -402,7 +406,7 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
     assert!(yaml.lines().any(|l| l.trim() == "openapi: 3.1.0"), "the contract is an OpenAPI 3.1 document");
     let routes = openapi_routes(&yaml);
     let contract: BTreeSet<(String, String)> =
-        CONTRACT.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        CONTRACT.iter().chain(&RUNNER_ONLY).map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     let missing: Vec<_> = contract.difference(&routes).collect();
     let extra: Vec<_> = routes.difference(&contract).collect();
     assert!(missing.is_empty(), "routes of the contract missing from docs/openapi.yaml: {missing:?}");
@@ -425,9 +429,21 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
     assert!(rendered.contains("local.api_paths"), "the API's paths are not the document's");
     // API Gateway imports OpenAPI 3.0 only: the body says 3.0.1 whatever the document's version.
     assert_eq!(object_field(body, "openapi"), Some(&Expression::String("3.0.1".into())), "the body's version");
+    // AND the runner's own routes are marked so, and left out of the API.
+    assert_eq!(yaml.matches("x-fluxo-runner: true").count(), RUNNER_ONLY.len(), "runner-only routes are marked");
+    for (_, path) in RUNNER_ONLY {
+        let start = yaml.find(&format!("\n  {path}:\n")).unwrap_or_else(|| panic!("{path} in the document"));
+        let end = yaml[start + 1..].find("\n  /").map_or(yaml.len(), |e| start + 1 + e);
+        assert!(yaml[start..end].contains("x-fluxo-runner: true"), "{path} is not marked as the runner's");
+    }
+    let served = text(infra.local("function_paths"));
+    assert!(
+        served.contains("local.openapi.paths") && served.contains("x-fluxo-runner"),
+        "local.function_paths does not leave the runner's routes out of the document's: {served}"
+    );
     let paths = text(infra.local("api_paths"));
     for needle in [
-        "local.openapi.paths",
+        "local.function_paths",
         "local.api_parameters",
         "x-amazon-apigateway-integration",
         "aws_proxy",
@@ -437,6 +453,7 @@ fn every_route_of_the_contract_is_in_the_openapi_document_the_api_is_built_from(
     }
     let parameters = text(infra.local("api_parameters"));
     assert!(parameters.contains("components.parameters"), "parameters are not resolved from the document's components");
+    assert!(parameters.contains("local.function_paths"), "parameters come from other paths than the API's");
     assert!(rendered.contains("cognito_user_pools"), "no Cognito authorizer in the API body");
 
     // AND the scan itself sees a route that is added (so the check can fail).
