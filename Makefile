@@ -132,6 +132,17 @@ fuzz:
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict || exit 1; \
 	done
 
+.PHONY: redoc
+
+REDOC_VERSION := 2.5.4
+REDOC_TGZ_SHA256 := 44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
+REDOC_JS_SHA256 := dcaf76612bc4a3fbcc923a8966dee2f6146a5f32e5ce1b6f02dd60cbbf89500b
+
+## redoc: fetch the pinned Redoc bundle `fluxo serve` builds in for /docs (runner/assets/redoc/) with npm,
+## checking the tarball's and the bundle's SHA-256; the committed copy makes this needed only to upgrade
+redoc:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent redoc@$(REDOC_VERSION) >/dev/null && 		echo "$(REDOC_TGZ_SHA256)  redoc-$(REDOC_VERSION).tgz" | sha256sum -c - && tar xzf redoc-$(REDOC_VERSION).tgz && 		echo "$(REDOC_JS_SHA256)  package/bundles/redoc.standalone.js" | sha256sum -c - && 		cp package/bundles/redoc.standalone.js package/LICENSE $(CURDIR)/runner/assets/redoc/ && rm -rf $$tmp
+
 ## venv: Python-distributed tools (cargo-lambda) in the project-local .venv, pinned in requirements-dev.txt
 venv: .venv/.installed
 

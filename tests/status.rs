@@ -1,6 +1,7 @@
-//! The status page of `fluxo serve`: `GET /status` reports the consolidation switch, the queue and
+//! The pages of `fluxo serve`: `GET /status` reports the consolidation switch, the queue and
 //! dead-letter depths and the lag of the last batch without a token; `GET /` serves a page that, in
-//! headless Chromium, shows a token's accounts with today's balance and a 30-day chart.
+//! headless Chromium, shows a token's accounts with today's balance and a 30-day chart; `GET /docs`
+//! renders the contract, `GET /openapi.yaml`, with the Redoc bundle built into the runner.
 //!
 //! The browser tests need Debian's Chromium at `/usr/bin/chromium` (`make tools` installs it): without
 //! it they are skipped, except under `CI=true`, where they fail. The page formats money in pt-BR.
@@ -206,6 +207,54 @@ async fn given_a_token_for_an_unknown_account_when_the_page_renders_then_it_read
     let dom = render(&format!("{}#token={token}", app.url("/"))).await;
 
     assert!(dom.contains("Account ghost-shop was not found (404): "), "a readable 404:\n{dom}");
+}
+
+#[tokio::test]
+async fn given_the_contract_when_requested_then_it_is_the_document_and_its_page_loads_nothing_from_elsewhere() {
+    let app = spawn_app().await;
+
+    let document = Reply::of(app.http.get(app.url("/openapi.yaml"))).await;
+    assert_eq!((document.status, document.header("content-type")), (200, Some("application/yaml")));
+    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.yaml"));
+    assert_eq!(document.text, source.expect("docs/openapi.yaml"), "the document as it is in docs/");
+    let page = Reply::of(app.http.get(app.url("/docs"))).await;
+    assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(policy.contains("script-src 'self';"), "only this origin's scripts run: {policy:?}");
+    assert!(!page.text.contains("http://") && !page.text.contains("https://"), "external URL in the page");
+    let bundle = Reply::of(app.http.get(app.url("/docs/redoc.standalone.js"))).await;
+    assert_eq!((bundle.status, bundle.header("content-type")), (200, Some("text/javascript; charset=utf-8")));
+    assert!(bundle.text.len() > 1_000_000, "Redoc's bundle, {} bytes", bundle.text.len());
+    for path in ["/openapi.yaml", "/docs", "/docs/redoc.standalone.js", "/ready"] {
+        let refused = Reply::of(app.http.post(app.url(path))).await;
+        assert_eq!((refused.status, refused.header("allow")), (405, Some("GET")), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn given_the_docs_page_when_it_renders_in_chromium_then_it_shows_every_operation_of_the_contract() {
+    if !chromium_available() {
+        return;
+    }
+    let app = spawn_app().await;
+
+    let dom = render(&app.url("/docs")).await;
+
+    let yaml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.yaml"));
+    let summaries: Vec<String> = yaml
+        .expect("docs/openapi.yaml")
+        .lines()
+        .filter_map(|l| l.strip_prefix("      summary: ").map(str::to_owned))
+        .collect();
+    assert!(summaries.len() >= 10, "the document's operations: {summaries:?}");
+    for summary in &summaries {
+        assert!(dom.contains(summary.as_str()), "the page shows {summary:?}");
+    }
+    let png = screenshot(&app.url("/docs")).await;
+    assert!(png.len() as u64 > SCREENSHOT_MIN_BYTES, "a screenshot of {} bytes is too small", png.len());
+    let keep = target_dir().join("docs.png");
+    std::fs::write(&keep, &png).expect("the screenshot is copied to target/");
+    eprintln!("screenshot: {}", keep.display());
 }
 
 /// Whether Chromium is installed; when missing it fails the test under `CI=true` and skips it elsewhere.

@@ -4,6 +4,7 @@
 //! `fluxo token` prints a token signed with the same secret.
 
 mod consumer;
+mod docs;
 mod proxy;
 mod serve;
 mod status;

@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::status::{self, LastBatch, Status};
-use crate::{ServeArgs, Switch, consumer, proxy};
+use crate::{ServeArgs, Switch, consumer, docs, proxy};
 
 /// Starts the runtime and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<(), String> {
@@ -87,11 +87,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `/metrics`, `/status`, `/ready` and the status page at `/`; everything else goes to the functions.
+/// `/metrics`, `/status`, `/ready`, the status page at `/`, the contract at `/openapi.yaml` and
+/// `/docs`; everything else goes to the functions.
 fn router(api: Api, prometheus: PrometheusHandle, ops: Status, ready: status::Ready) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
         .route("/ready", axum::routing::get(status::ready).fallback(status::not_allowed).with_state(ready))
+        .route("/openapi.yaml", axum::routing::get(docs::openapi).fallback(status::not_allowed))
+        .route("/docs", axum::routing::get(docs::page).fallback(status::not_allowed))
+        .route("/docs/redoc.standalone.js", axum::routing::get(docs::redoc).fallback(status::not_allowed))
         .route("/status", axum::routing::get(status::report).fallback(status::not_allowed).with_state(ops))
         .route("/", axum::routing::get(status::page).fallback(status::not_allowed))
         .fallback(proxy::dispatch)

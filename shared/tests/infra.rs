@@ -365,7 +365,8 @@ fn the_table_is_recoverable_and_shaped_as_the_adapters_expect() {
 
 /// The routes of the contract only the local runner serves (`x-fluxo-runner: true` in the document):
 /// not in the REST API.
-const RUNNER_ONLY: [(&str, &str); 1] = [("GET", "/ready")];
+const RUNNER_ONLY: [(&str, &str); 4] =
+    [("GET", "/ready"), ("GET", "/openapi.yaml"), ("GET", "/docs"), ("GET", "/docs/redoc.standalone.js")];
 
 /// The `(METHOD, path)` pairs under the top-level `paths:` of an OpenAPI YAML document, by a line
 /// scan: path keys are indented two spaces, operation keys four (the layout docs/openapi.yaml keeps).
