@@ -22,7 +22,6 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::item::{self, Item, s};
-use super::round;
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountChange, AccountId};
 use crate::domain::balance::BalanceHistory;
@@ -312,14 +311,13 @@ impl LedgerStore for DynamoStore {
         if listed.is_empty() {
             return Ok(Vec::new());
         }
-        let lock = item::lock_from(self.get(round::lock_key(account)).await?.as_ref())?;
+        let lock = item::lock_from(self.get(item::lock_key(account)).await?.as_ref())?;
         let keys = listed.iter().map(|e| item::mark_key(account, e.id.slot())).collect();
         let mut marked = std::collections::HashSet::new();
         for found in self.batch_get(keys, false).await? {
             marked.insert(item::get_s(&found, "SK")?.trim_start_matches(item::MARK_PREFIX).to_owned());
         }
-        let applied = |e: &Entry| marked.contains(&e.id.slot().to_hex()) || lock.pending.contains(&e.id.slot());
-        let unmarked: Vec<Entry> = listed.into_iter().filter(|e| !applied(e)).collect();
+        let unmarked: Vec<Entry> = listed.into_iter().filter(|e| !lock.applied(e.id.slot(), &marked)).collect();
         // Entries applied before marks were items of their own carry the mark in their own item.
         let keys = unmarked.iter().map(|e| item::entry_key(account, e.id.slot())).collect();
         let mut applied_before = std::collections::HashSet::new();

@@ -16,7 +16,7 @@
 //! An entry's slot ([`Slot`]) is a digest of its account and idempotency key, and part of its id:
 //! the key finds the item when a request is retried, and so does the id.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
@@ -93,6 +93,19 @@ pub struct RollupLock {
     /// The latest month with a rollup, which bounds the months a round reads; `None` before the
     /// account's first round (and on a lock written before it was kept).
     pub month_last: Option<Date>,
+}
+
+/// The primary key of an account's rollup lock.
+pub fn lock_key(account: &AccountId) -> Item {
+    key(pk(account), ROLLUP_SK.into())
+}
+
+impl RollupLock {
+    /// Whether the entry recorded under `slot` is applied, given the slots (in hex) whose mark items
+    /// were read: its mark exists, or its slot is pending in this lock.
+    pub fn applied(&self, slot: Slot, marked: &HashSet<String>) -> bool {
+        marked.contains(&slot.to_hex()) || self.pending.contains(&slot)
+    }
 }
 
 /// The rollup lock of `found` (absent before an account's first round).
@@ -416,7 +429,7 @@ mod tests {
         let slot = EntryId::new_v7().slot();
         let mark = mark_item(&account, slot, Timestamp::now());
         assert!(size(&mark) <= 1024, "a mark is {} bytes", size(&mark));
-        let mut lock = key(pk(&account), ROLLUP_SK.into());
+        let mut lock = lock_key(&account);
         lock.insert(LOCK_ROUNDS.into(), n(i64::MAX));
         lock.insert("pending".into(), pending_value((0..50).map(|_| EntryId::new_v7().slot())));
         lock.insert("month_last".into(), s("2026-12-01"));

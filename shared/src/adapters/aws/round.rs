@@ -48,7 +48,7 @@ impl DynamoStore {
     ) -> Result<Vec<Applied>, PortError> {
         let Some(needs) = Needs::of(batch.iter().copied()) else { return Ok(Vec::new()) };
         for attempt in 0..ROUND_ATTEMPTS_MAX {
-            let lock = item::lock_from(self.get(lock_key(account)).await?.as_ref())?;
+            let lock = item::lock_from(self.get(item::lock_key(account)).await?.as_ref())?;
             let snapshot = self.snapshot(account, &needs, &lock, now).await?;
             let plan = consolidation::plan(batch, &snapshot);
             if !plan.writes() {
@@ -120,8 +120,7 @@ impl DynamoStore {
             self.write_marks(account, &unmarked, now).await?;
         }
         for (id, stored) in &mut snapshot.entries {
-            let slot = id.slot();
-            stored.applied |= marked.contains(&slot.to_hex()) || lock.pending.contains(&slot);
+            stored.applied |= lock.applied(id.slot(), &marked);
         }
         (snapshot.prior_closing, snapshot.months) = match (months, lock.month_last) {
             (Some(_), Some(last)) if !stored_months.contains_key(&last) => {
@@ -176,7 +175,7 @@ impl DynamoStore {
                 "(attribute_not_exists(rounds) AND attribute_not_exists(version) AND :seen = :zero) OR rounds = :seen",
             )
         };
-        let mut items = vec![self.update(lock_key(account), set, condition, values(&vals))?];
+        let mut items = vec![self.update(item::lock_key(account), set, condition, values(&vals))?];
         for (date, day) in &plan.days {
             items.push(self.put(item::day_item(account, *date, *day), None)?);
         }
@@ -249,10 +248,6 @@ impl DynamoStore {
         };
         self.query(q, None).await?.iter().map(item::month_from).collect()
     }
-}
-
-pub(super) fn lock_key(account: &AccountId) -> Item {
-    item::key(item::pk(account), item::ROLLUP_SK.into())
 }
 
 /// The months a round reads by key: from `first_month` to the latest month with a rollup, or that
