@@ -69,7 +69,8 @@ package: venv
 bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput
 
 ## bench-coldstart: each function's release binary (built as packaged, for x86_64) and a hello-world
-## lambda_runtime floor under a loopback Runtime API emulator: time to ready, to first response, peak RSS
+## lambda_runtime floor under a loopback Runtime API emulator, against a TLS stand-in for AWS, with and
+## without opening connections at init: time to ready, to first response, first invocation, peak RSS
 bench-coldstart:
 	$(LAMBDA_OPT) $(CARGO) build --release --no-default-features -p ingest -p report -p consolidate -p relay -p fluxo-hello
 	$(CARGO) run --release -p fluxo-coldstart -- --runs 20 --bin-dir target/release

@@ -268,7 +268,8 @@ data "aws_iam_policy_document" "consolidate" {
 
 # relay: reads the table's stream (through its event source mapping), publishes postings, sets
 # failed stream records aside; reconciliation walks the account directory, counts the date index,
-# reads rollups and entries.
+# reads rollups and entries. Every function's init reads one absent item (GetItem) to open its
+# connection to the table.
 data "aws_iam_policy_document" "relay" {
   statement {
     sid       = "ReadTheOutbox"
@@ -286,6 +287,13 @@ data "aws_iam_policy_document" "relay" {
     sid       = "PublishPostings"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.postings.arn, aws_sqs_queue.relay_failures.arn]
+  }
+
+  # The request relay's init makes to open its connection to SQS before the first stream batch.
+  statement {
+    sid       = "OpenTheQueueConnection"
+    actions   = ["sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.postings.arn]
   }
 }
 

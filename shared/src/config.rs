@@ -15,9 +15,11 @@
 //! | `FLUXO_RECONCILE_GRACE` | how long after recording an entry in no balance is published again | `10m` |
 //! | `FLUXO_QUEUE_VISIBILITY` | embedded queue visibility timeout | `30s` |
 //! | `FLUXO_QUEUE_MAX_RECEIVES` | receives before a message is dead-lettered | `5` |
+//! | `FLUXO_CONNECT_AT_INIT` | `on` (a function opens its DynamoDB and SQS connections during init) or `off` | `on` |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
 
@@ -28,6 +30,11 @@ use crate::auth::Authenticator;
 use crate::handlers::Api;
 use crate::ledger::{Ledger, RelayPolicy};
 use crate::ports::{ChangeStream, Inbox, Outbox, PortError, SystemClock};
+use crate::readiness::{self, Check, Connections};
+
+/// How long a function's init waits for its connections to open: well inside Lambda's 10 s init
+/// budget, and well past a TLS handshake at the smallest memory size.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(1);
 
 /// A setting is missing or malformed, or a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,8 @@ pub struct Settings {
     pub table: String,
     pub queue_url: Option<String>,
     pub queue_name: String,
+    /// Whether a function opens its connections during init (`FLUXO_CONNECT_AT_INIT`).
+    pub connect_at_init: bool,
 }
 
 impl Settings {
@@ -118,6 +127,7 @@ impl Settings {
             table: var("FLUXO_TABLE").unwrap_or_else(|| "fluxo-ledger".to_owned()),
             queue_url: var("FLUXO_QUEUE_URL").filter(|u| !u.is_empty()),
             queue_name: var("FLUXO_QUEUE_NAME").unwrap_or_else(|| "fluxo-entries".to_owned()),
+            connect_at_init: switch(&var, "FLUXO_CONNECT_AT_INIT", true)?,
         })
     }
 
@@ -277,6 +287,23 @@ impl Backends {
     pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
         Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
     }
+
+    /// Opens the `connections` a function uses during its init, unless `FLUXO_CONNECT_AT_INIT=off`,
+    /// so its first invocation finds them open; waits at most [`CONNECT_WITHIN`] and fails nothing
+    /// (see [`readiness::connect`]).
+    pub async fn connect(&self, settings: &Settings, connections: Connections) {
+        if !settings.connect_at_init {
+            return;
+        }
+        let started = Instant::now();
+        let opened = readiness::connect(&self.ledger, self.inbox.as_ref(), connections, CONNECT_WITHIN).await;
+        tracing::info!(
+            store = opened.store.as_str(),
+            queue = opened.queue.map(Check::as_str),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "connections opened at init"
+        );
+    }
 }
 
 async fn queue_url(clients: &Clients, name: &str) -> Result<String, ConfigError> {
@@ -307,6 +334,15 @@ fn duration(
         return Err(invalid(name, "must not be negative"));
     }
     Ok(parsed)
+}
+
+fn switch(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(invalid(name, format!("{other:?} is neither on nor off"))),
+    }
 }
 
 fn number<T: std::str::FromStr + PartialOrd + Default>(
@@ -367,6 +403,9 @@ mod tests {
         );
         assert_eq!(s.relay.reconcile_grace, SignedDuration::from_mins(10));
         assert_eq!(s.relay.reconcile_days, 32);
+        assert!(s.connect_at_init);
+        let off = Settings::from_lookup(lookup(&[("FLUXO_CONNECT_AT_INIT", "off")])).expect("settings");
+        assert!(!off.connect_at_init);
     }
 
     #[test]
@@ -380,6 +419,7 @@ mod tests {
             &[("FLUXO_AUTH", "none")],
             &[("FLUXO_QUEUE_MAX_RECEIVES", "0")],
             &[("FLUXO_BACKEND", "s3")],
+            &[("FLUXO_CONNECT_AT_INIT", "yes")],
         ] {
             let pairs: &'static [(&str, &str)] = bad;
             assert!(Settings::from_lookup(lookup(pairs)).is_err(), "{bad:?} was accepted");

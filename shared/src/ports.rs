@@ -115,6 +115,12 @@ pub trait LedgerStore: Send + Sync {
 
     /// The postings of the entries of one business date that are not applied yet, in id order.
     async fn unapplied(&self, account: &AccountId, date: Date) -> Result<Vec<Posting>, PortError>;
+
+    /// Opens the store's connection before the first request needs it, with the cheapest request
+    /// the store answers. A store without a connection has nothing to open.
+    async fn connect(&self) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// Postings recorded and not yet on the queue, with the position that acknowledges them.

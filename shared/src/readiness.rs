@@ -1,6 +1,9 @@
 //! Readiness: whether the ledger's store and its queue answer now, each within a bound. The runner's
 //! `GET /ready` renders it (200 when both answer, 503 naming the one that does not); `GET /health`
 //! stays a liveness check that touches nothing.
+//!
+//! The same requests open a Lambda function's connections during init ([`connect`]), so its first
+//! invocation does not pay for DNS, TCP and TLS to DynamoDB and SQS.
 
 use std::future::Future;
 use std::time::Duration;
@@ -57,15 +60,43 @@ pub async fn check(ledger: &Ledger, inbox: &dyn Inbox, within: Duration) -> Read
     Readiness { store, queue }
 }
 
+/// The connections a function uses, so the ones it opens at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    Store,
+    StoreAndQueue,
+}
+
+/// How opening each connection went; `queue` is `None` when it was not asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub store: Check,
+    pub queue: Option<Check>,
+}
+
+/// Opens `connections` at once with the cheapest request each answers, each within `within`. A
+/// request that fails or does not answer in time is logged and left there: the first invocation
+/// then connects as it would have without this.
+pub async fn connect(ledger: &Ledger, inbox: &dyn Inbox, connections: Connections, within: Duration) -> Opened {
+    let queue = async {
+        match connections {
+            Connections::Store => None,
+            Connections::StoreAndQueue => Some(probe("queue", within, inbox.depths()).await),
+        }
+    };
+    let (store, queue) = tokio::join!(probe("store", within, ledger.store.connect()), queue);
+    Opened { store, queue }
+}
+
 async fn probe<T>(name: &str, within: Duration, answer: impl Future<Output = Result<T, PortError>>) -> Check {
     match tokio::time::timeout(within, answer).await {
         Ok(Ok(_)) => Check::Ok,
         Ok(Err(error)) => {
-            tracing::warn!(check = name, %error, "readiness check failed");
+            tracing::warn!(check = name, %error, "no answer but an error");
             Check::Unavailable
         }
         Err(_) => {
-            tracing::warn!(check = name, within_ms = within.as_millis() as u64, "readiness check timed out");
+            tracing::warn!(check = name, within_ms = within.as_millis() as u64, "no answer in time");
             Check::TimedOut
         }
     }
@@ -134,5 +165,17 @@ mod tests {
         assert_eq!(hanging, Readiness { store: Check::Ok, queue: Check::TimedOut });
         assert!(!hanging.ready());
         assert_eq!(hanging.to_json(), r#"{"checks":{"queue":"timeout","store":"ok"},"status":"unavailable"}"#);
+    }
+
+    #[tokio::test]
+    async fn opening_connections_leaves_the_queue_alone_unless_asked_and_never_waits_past_the_bound() {
+        let hangs = Broken { hangs: true };
+        let within = Duration::from_millis(50);
+        let store_only = connect(&ledger(), &hangs, Connections::Store, within).await;
+        assert_eq!(store_only, Opened { store: Check::Ok, queue: None });
+        let both = connect(&ledger(), &hangs, Connections::StoreAndQueue, within).await;
+        assert_eq!(both, Opened { store: Check::Ok, queue: Some(Check::TimedOut) });
+        let failing = connect(&ledger(), &Broken { hangs: false }, Connections::StoreAndQueue, within).await;
+        assert_eq!(failing.queue, Some(Check::Unavailable));
     }
 }

@@ -5,6 +5,8 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use fluxo::adapters::aws::{RequestCounter, ensure_queues, ensure_table};
 use fluxo::config::{Backends, Settings};
@@ -14,10 +16,12 @@ use fluxo::domain::entry::{Entry, EntryType};
 use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
 use fluxo::ledger::{EntryRequest, Ledger};
-use fluxo::ports::Applied;
+use fluxo::ports::{Applied, Inbox};
+use fluxo::readiness::{Check, Connections, Opened, connect};
 
 struct Counted {
     ledger: Ledger,
+    inbox: Arc<dyn Inbox>,
     counter: RequestCounter,
     account: AccountId,
 }
@@ -38,7 +42,7 @@ async fn counted() -> Option<Counted> {
         _ => None,
     })
     .expect("settings");
-    let ledger = Backends::aws(&settings, &clients).await.expect("backend").ledger;
+    let Backends { ledger, inbox, .. } = Backends::aws(&settings, &clients).await.expect("backend");
     let account = AccountId::parse("hot-shop").expect("id");
     let (name, currency, zone) = (
         AccountName::parse("Hot shop").expect("name"),
@@ -46,7 +50,7 @@ async fn counted() -> Option<Counted> {
         Zone::parse("UTC").expect("zone"),
     );
     ledger.put_account(account.clone(), name, currency, zone).await.expect("account");
-    Some(Counted { ledger, counter, account })
+    Some(Counted { ledger, inbox, counter, account })
 }
 
 fn credit() -> EntryRequest {
@@ -141,4 +145,21 @@ async fn a_daily_report_and_a_31_day_range_take_two_requests_each() {
         eprintln!("report {from}..{to}: {counts:?}");
         assert_eq!(total(&counts, "DynamoDB"), 2, "Query prior month, Query days, the account cached: {counts:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_the_connections_at_init_reads_one_absent_item_and_the_queue_attributes() {
+    let Some(c) = counted().await else { return };
+    let within = Duration::from_secs(5);
+    c.counter.reset();
+    let opened = connect(&c.ledger, c.inbox.as_ref(), Connections::Store, within).await;
+    assert_eq!(opened, Opened { store: Check::Ok, queue: None });
+    let counts = c.counter.snapshot();
+    assert_eq!(counts, BTreeMap::from([("DynamoDB.GetItem".to_owned(), 1)]), "the queue is left alone");
+    c.counter.reset();
+    let opened = connect(&c.ledger, c.inbox.as_ref(), Connections::StoreAndQueue, within).await;
+    assert_eq!(opened, Opened { store: Check::Ok, queue: Some(Check::Ok) });
+    let counts = c.counter.snapshot();
+    let expected = [("DynamoDB.GetItem".to_owned(), 1), ("SQS.GetQueueAttributes".to_owned(), 1)];
+    assert_eq!(counts, BTreeMap::from(expected), "nothing written, one request each");
 }

@@ -1,21 +1,27 @@
 //! Cold start of each function binary under a loopback Lambda Runtime API emulator.
 //!
-//! For every run the emulator starts a fresh Runtime API server and a fresh stand-in AWS endpoint,
-//! spawns the binary with the Lambda environment (`AWS_LAMBDA_RUNTIME_API` and the function
-//! variables, dummy credentials, `AWS_ENDPOINT_URL` at the stand-in, and the `FLUXO_*` settings
-//! `infra/functions.tf` gives the functions), hands it one sample event from `events/`, and records:
+//! For every run the emulator starts a fresh Runtime API server and a fresh stand-in AWS endpoint
+//! that speaks TLS (see `tls.rs`), spawns the binary with the Lambda environment
+//! (`AWS_LAMBDA_RUNTIME_API` and the function variables, dummy credentials, `AWS_ENDPOINT_URL` at
+//! `https://localhost:{port}`, `SSL_CERT_FILE` at the platform's roots plus the stand-in's CA, and
+//! the `FLUXO_*` settings `infra/functions.tf` gives the functions), hands it one sample event from
+//! `events/`, and records:
 //!
 //! - **ready**: spawn to its first `GET /runtime/invocation/next`, i.e. the end of init;
 //! - **first response**: spawn to the `POST .../response` (or `.../error`) of that first invocation;
+//! - **first invocation**: ready to that response, what the first caller waits for beyond init;
 //! - **peak RSS**: `VmHWM` from `/proc/<pid>/status`, read once it asks for its second event;
-//! - **AWS requests** the stand-in received before `ready` (must be none: clients are only
-//!   constructed at init) and during the first invocation.
+//! - **AWS requests** the stand-in received before `ready` (the connections the function opens at
+//!   init, none when `FLUXO_CONNECT_AT_INIT=off`) and during the first invocation.
+//!
+//! Each function runs both ways: opening its connections at init, as deployed, and with
+//! `FLUXO_CONNECT_AT_INIT=off`, where its first invocation opens them.
 //!
 //! The stand-in AWS endpoint answers every request `200 {}`: an empty DynamoDB result (no item, no
-//! query rows), so a first invocation runs its real SDK path (credentials, signing, connection,
-//! retry wrapper) without any emulator's own latency. The functions then answer as on an empty
-//! table: ingest and report 404 for the unknown account, consolidate reports its postings failed,
-//! relay, given the reconciliation schedule, finds no account to reconcile.
+//! query rows), an SQS batch with no failures, so a first invocation runs its real SDK path
+//! (credentials, signing, DNS, TCP, TLS, retry wrapper) without any emulator's own latency. The
+//! functions then answer as on an empty table: ingest and report 404 for the unknown account,
+//! consolidate reports its postings failed, relay publishes the stream batch's new entry.
 //!
 //! Runs are interleaved (run 1 of every binary, then run 2, ...) so that load from anything else on
 //! the machine spreads over all binaries alike, after one discarded warm-up run each so every binary
@@ -25,10 +31,10 @@
 //! cargo run --release -p fluxo-coldstart -- [--runs 20] [--bin-dir target/release] [--events events]
 //! ```
 
+mod tls;
 mod wire;
 
 use std::io;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -36,7 +42,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wire::{Request, Server};
+use wire::{Conn, Request, Server};
 
 /// How long one run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,20 +51,50 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_MS_TARGET: f64 = 15.0;
 const RSS_MB_TARGET: f64 = 20.0;
 
-/// A binary under test: its file in the bin dir, its memory setting and its first event.
+/// A binary under test: its file in the bin dir, its memory setting, its first event, the
+/// connections it opens at init, and whether it opens them in this case.
 struct Function {
     name: &'static str,
     memory_mb: u32,
     event: &'static str,
+    connections: usize,
+    connect_at_init: bool,
 }
 
-/// Memory sizes are the defaults of `infra/variables.tf`; the floor gets Lambda's smallest.
-const FUNCTIONS: [Function; 5] = [
-    Function { name: "hello", memory_mb: 128, event: "scheduled/relay.json" },
-    Function { name: "ingest", memory_mb: 256, event: "apigw-rest/post-entry.json" },
-    Function { name: "report", memory_mb: 256, event: "apigw-rest/daily-balance.json" },
-    Function { name: "consolidate", memory_mb: 512, event: "sqs/batch.json" },
-    Function { name: "relay", memory_mb: 256, event: "scheduled/relay.json" },
+impl Function {
+    const fn new(name: &'static str, memory_mb: u32, event: &'static str, connections: usize) -> Self {
+        Self { name, memory_mb, event, connections, connect_at_init: true }
+    }
+
+    const fn without_connecting(self) -> Self {
+        Self { connect_at_init: false, ..self }
+    }
+
+    fn label(&self) -> String {
+        match (self.connections, self.connect_at_init) {
+            (0, _) | (_, true) => self.name.to_owned(),
+            (_, false) => format!("{}, connect at init off", self.name),
+        }
+    }
+
+    /// AWS requests before ready: one per connection opened at init.
+    fn requests_at_init(&self) -> usize {
+        if self.connect_at_init { self.connections } else { 0 }
+    }
+}
+
+/// Memory sizes are the defaults of `infra/variables.tf`; the floor gets Lambda's smallest. Relay
+/// gets a stream batch, the trigger every entry goes through.
+const FUNCTIONS: [Function; 9] = [
+    Function::new("hello", 128, "scheduled/relay.json", 0),
+    Function::new("ingest", 256, "apigw-rest/post-entry.json", 1),
+    Function::new("ingest", 256, "apigw-rest/post-entry.json", 1).without_connecting(),
+    Function::new("report", 256, "apigw-rest/daily-balance.json", 1),
+    Function::new("report", 256, "apigw-rest/daily-balance.json", 1).without_connecting(),
+    Function::new("consolidate", 512, "sqs/batch.json", 1),
+    Function::new("consolidate", 512, "sqs/batch.json", 1).without_connecting(),
+    Function::new("relay", 256, "dynamodb/stream.json", 2),
+    Function::new("relay", 256, "dynamodb/stream.json", 2).without_connecting(),
 ];
 
 /// What the Runtime API server saw, in the order it saw it.
@@ -84,7 +120,7 @@ struct Sample {
 fn runtime_api(event: Vec<u8>, signals: Sender<Signal>) -> io::Result<Server> {
     let nexts = AtomicU32::new(0);
     let signals = Mutex::new(signals);
-    Server::start(move |request: Request, stream: &mut TcpStream| {
+    Server::start(move |request: Request, stream: &mut dyn Conn| {
         let at = Instant::now();
         let send = |signal| signals.lock().map(|s| s.send(signal).is_ok()).unwrap_or(false);
         let path = request.path.as_str();
@@ -124,8 +160,8 @@ fn runtime_api(event: Vec<u8>, signals: Sender<Signal>) -> io::Result<Server> {
 }
 
 /// The stand-in AWS endpoint: records when each request arrived and answers it with an empty result.
-fn aws_stand_in(arrivals: Arc<Mutex<Vec<Instant>>>) -> io::Result<Server> {
-    Server::start(move |_request: Request, stream: &mut TcpStream| {
+fn aws_stand_in(tls: Arc<rustls::ServerConfig>, arrivals: Arc<Mutex<Vec<Instant>>>) -> io::Result<Server> {
+    Server::start_tls(tls, move |_request: Request, stream: &mut dyn Conn| {
         if let Ok(mut arrivals) = arrivals.lock() {
             arrivals.push(Instant::now());
         }
@@ -145,12 +181,22 @@ fn peak_rss_kb(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no VmHWM in /proc/<pid>/status"))
 }
 
-fn spawn(binary: &Path, function: &Function, runtime: &Server, aws: &Server, log: &Path) -> io::Result<Child> {
-    let aws_url = format!("http://{}", aws.addr());
+/// What every run of every binary shares: where the binaries and events are, and the TLS setup.
+struct Bench {
+    bin_dir: PathBuf,
+    events_dir: PathBuf,
+    tls: tls::Tls,
+}
+
+fn spawn(bench: &Bench, function: &Function, runtime: &Server, aws: &Server, log: &Path) -> io::Result<Child> {
+    let aws_url = format!("https://{}:{}", tls::HOST, aws.addr().port());
+    let binary = bench.bin_dir.join(function.name);
+    let connect = if function.connect_at_init { "on" } else { "off" };
     let log = std::fs::File::create(log)?;
     // A clean environment, as in Lambda: nothing from this shell (profiles, proxies) leaks in.
     Command::new(binary)
         .env_clear()
+        .env("SSL_CERT_FILE", &bench.tls.bundle)
         .env("AWS_LAMBDA_RUNTIME_API", runtime.addr().to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", function.name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_mb.to_string())
@@ -171,24 +217,26 @@ fn spawn(binary: &Path, function: &Function, runtime: &Server, aws: &Server, log
         .env("FLUXO_QUEUE_MAX_RECEIVES", "5")
         .env("FLUXO_RECONCILE_DAYS", "32")
         .env("FLUXO_RECONCILE_GRACE", "10m")
+        .env("FLUXO_CONNECT_AT_INIT", connect)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
 }
 
-fn run_once(bin_dir: &Path, events_dir: &Path, function: &Function) -> Result<Sample, String> {
-    let event_path = events_dir.join(function.event);
+fn run_once(bench: &Bench, function: &Function) -> Result<Sample, String> {
+    let event_path = bench.events_dir.join(function.event);
     let event = std::fs::read(&event_path).map_err(|e| format!("{}: {e}", event_path.display()))?;
     let (signals, received) = mpsc::channel();
     let runtime = runtime_api(event, signals).map_err(|e| format!("runtime api: {e}"))?;
     let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let aws = aws_stand_in(Arc::clone(&arrivals)).map_err(|e| format!("aws stand-in: {e}"))?;
+    let aws =
+        aws_stand_in(Arc::clone(&bench.tls.server), Arc::clone(&arrivals)).map_err(|e| format!("aws stand-in: {e}"))?;
     let log = std::env::temp_dir().join(format!("fluxo-coldstart-{}.log", function.name));
-    let binary = bin_dir.join(function.name);
 
     let spawned = Instant::now();
-    let mut child = spawn(&binary, function, &runtime, &aws, &log).map_err(|e| format!("{}: {e}", binary.display()))?;
+    let mut child = spawn(bench, function, &runtime, &aws, &log)
+        .map_err(|e| format!("{}: {e}", bench.bin_dir.join(function.name).display()))?;
     let outcome = watch(&mut child, spawned, &received);
     let _ = child.kill();
     let _ = child.wait();
@@ -281,67 +329,87 @@ fn args() -> Result<Args, String> {
 
 fn main() -> Result<(), String> {
     let args = args()?;
+    let tls = tls::prepare(&std::env::temp_dir())?;
+    let bench = Bench { bin_dir: args.bin_dir, events_dir: args.events_dir, tls };
     // Other work on the machine shows up in the p95 first: say how busy it was.
     let load = |when: &str| {
         let avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!("load average {when}: {}", avg.split(' ').take(3).collect::<Vec<_>>().join(" "));
     };
     println!(
-        "cold start: {} runs per binary, interleaved, after one warm-up each; binaries from {} ({}, {} CPUs)",
+        "cold start: {} runs per binary, interleaved, after one warm-up each; binaries from {} ({}, {} CPUs); \
+         AWS stand-in over TLS, trust store of {} platform roots and its CA",
         args.runs,
-        args.bin_dir.display(),
+        bench.bin_dir.display(),
         std::env::consts::ARCH,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        bench.tls.platform_roots,
     );
     load("before");
     for function in &FUNCTIONS {
-        run_once(&args.bin_dir, &args.events_dir, function).map_err(|e| format!("{} warm-up: {e}", function.name))?;
+        run_once(&bench, function).map_err(|e| format!("{} warm-up: {e}", function.label()))?;
     }
     let mut samples: Vec<Vec<Sample>> = FUNCTIONS.iter().map(|_| Vec::with_capacity(args.runs)).collect();
     for run in 0..args.runs {
         for (function, samples) in FUNCTIONS.iter().zip(&mut samples) {
-            let sample = run_once(&args.bin_dir, &args.events_dir, function)
-                .map_err(|e| format!("{} run {run}: {e}", function.name))?;
+            let sample = run_once(&bench, function).map_err(|e| format!("{} run {run}: {e}", function.label()))?;
             samples.push(sample);
         }
     }
-
     load("after");
+    report(&bench, &samples);
+    Ok(())
+}
+
+/// The table of figures, then each target's verdict and what opening connections at init saved.
+fn report(bench: &Bench, samples: &[Vec<Sample>]) {
     println!();
     println!(
-        "| binary | size MB | ready ms p50 | ready ms p95 | first response ms p50 | first response ms p95 | peak RSS MB p50 | peak RSS MB p95 | AWS requests before ready | AWS requests, first invocation | first outcome |"
+        "| binary | size MB | ready ms p50 | ready ms p95 | first response ms p50 | first response ms p95 | first invocation ms p50 | first invocation ms p95 | peak RSS MB p50 | peak RSS MB p95 | AWS requests before ready | AWS requests, first invocation | first outcome |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut verdicts = Vec::new();
-    for (function, samples) in FUNCTIONS.iter().zip(&samples) {
-        let size_mb = std::fs::metadata(args.bin_dir.join(function.name)).map_or(f64::NAN, |m| m.len() as f64 / 1e6);
+    let mut invocation_p50 = Vec::new();
+    for (function, samples) in FUNCTIONS.iter().zip(samples) {
+        let size_mb = std::fs::metadata(bench.bin_dir.join(function.name)).map_or(f64::NAN, |m| m.len() as f64 / 1e6);
         let (ready_p50, ready_p95) = stats(samples.iter().map(|s| ms(s.ready)));
         let (first_p50, first_p95) = stats(samples.iter().map(|s| ms(s.first_response)));
+        let (invoke_p50, invoke_p95) = stats(samples.iter().map(|s| ms(s.first_response - s.ready)));
         let (rss_p50, rss_p95) = stats(samples.iter().map(|s| s.peak_rss_kb as f64 * 1024.0 / 1e6));
         let before = samples.iter().map(|s| s.aws_before_ready).max().unwrap_or_default();
         let during = samples.iter().map(|s| s.aws_first_invocation).max().unwrap_or_default();
         let errors = samples.iter().filter(|s| s.error.is_some()).count();
         let outcome = if errors == 0 { "response".to_owned() } else { format!("error in {errors} runs") };
         println!(
-            "| {} | {size_mb:.1} | {ready_p50:.1} | {ready_p95:.1} | {first_p50:.1} | {first_p95:.1} | {rss_p50:.1} | {rss_p95:.1} | {before} | {during} | {outcome} |",
-            function.name
+            "| {} | {size_mb:.1} | {ready_p50:.1} | {ready_p95:.1} | {first_p50:.1} | {first_p95:.1} | {invoke_p50:.1} | {invoke_p95:.1} | {rss_p50:.1} | {rss_p95:.1} | {before} | {during} | {outcome} |",
+            function.label()
         );
-        if function.name != "hello" {
+        invocation_p50.push((function, invoke_p50));
+        if function.connections > 0 {
             let ready = if ready_p95 < READY_MS_TARGET { "met" } else { "MISSED" };
             let rss = if rss_p95 < RSS_MB_TARGET { "met" } else { "MISSED" };
-            let aws = if before == 0 { "met" } else { "MISSED" };
+            let expected = function.requests_at_init();
+            let aws = if before == expected { "as expected" } else { "UNEXPECTED" };
             verdicts.push(format!(
-                "{}: ready p95 {ready_p95:.1} ms < {READY_MS_TARGET} ms {ready}; peak RSS p95 {rss_p95:.1} MB < {RSS_MB_TARGET} MB {rss}; no AWS request before ready {aws}",
-                function.name
+                "{}: ready p95 {ready_p95:.1} ms < {READY_MS_TARGET} ms {ready}; peak RSS p95 {rss_p95:.1} MB < {RSS_MB_TARGET} MB {rss}; {before} AWS requests before ready, {expected} expected: {aws}",
+                function.label()
             ));
         }
         if let Some(error) = samples.iter().find_map(|s| s.error.as_deref()) {
-            verdicts.push(format!("{}: first invocation posted an error: {error}", function.name));
+            verdicts.push(format!("{}: first invocation posted an error: {error}", function.label()));
         }
     }
     println!();
     for verdict in verdicts {
         println!("{verdict}");
     }
-    Ok(())
+    for (on, on_p50) in invocation_p50.iter().filter(|(f, _)| f.connections > 0 && f.connect_at_init) {
+        if let Some((_, off_p50)) = invocation_p50.iter().find(|(f, _)| f.name == on.name && !f.connect_at_init) {
+            println!(
+                "{}: first invocation p50 {on_p50:.1} ms with connections opened at init, {off_p50:.1} ms without ({:.1}x)",
+                on.name,
+                off_p50 / on_p50
+            );
+        }
+    }
 }

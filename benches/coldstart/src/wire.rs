@@ -1,8 +1,9 @@
 //! Just enough HTTP/1.1 for the emulator's two loopback servers: read one request (with a
 //! `Content-Length` or chunked body) from a kept-alive connection, write one response, and a
-//! thread-per-connection accept loop that stops when its handle is dropped.
+//! thread-per-connection accept loop, in plain text or over TLS, that stops when its handle is
+//! dropped.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,11 @@ use std::thread::JoinHandle;
 /// request past either bound is a bug in the binary under test and fails its run.
 const HEADERS_MAX: usize = 100;
 const BODY_BYTES_MAX: usize = 6 * 1024 * 1024;
+
+/// A connection the handler answers on: a TCP stream, or a TLS stream over one.
+pub trait Conn: Read + Write {}
+
+impl<T: Read + Write> Conn for T {}
 
 /// One parsed request.
 pub struct Request {
@@ -103,7 +109,12 @@ fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
 ///
 /// # Errors
 /// When the connection fails.
-pub fn write_response(stream: &mut impl Write, status: u16, headers: &[(&str, &str)], body: &[u8]) -> io::Result<()> {
+pub fn write_response(
+    stream: &mut (impl Write + ?Sized),
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -123,8 +134,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A loopback server: each connection on its own thread, serving requests with `handle` until the
-/// peer closes it or `handle` returns `false`.
+/// A loopback server: each connection on its own thread (and its own TLS session when the server
+/// has a TLS configuration), serving requests with `handle` until the peer closes it or `handle`
+/// returns `false`.
 pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -138,7 +150,25 @@ impl Server {
     /// When no port can be bound.
     pub fn start<H>(handle: H) -> io::Result<Self>
     where
-        H: Fn(Request, &mut TcpStream) -> io::Result<bool> + Send + Sync + 'static,
+        H: Fn(Request, &mut dyn Conn) -> io::Result<bool> + Send + Sync + 'static,
+    {
+        Self::listen(None, handle)
+    }
+
+    /// Listens on a free loopback port and speaks TLS with `tls` on every connection.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub fn start_tls<H>(tls: Arc<rustls::ServerConfig>, handle: H) -> io::Result<Self>
+    where
+        H: Fn(Request, &mut dyn Conn) -> io::Result<bool> + Send + Sync + 'static,
+    {
+        Self::listen(Some(tls), handle)
+    }
+
+    fn listen<H>(tls: Option<Arc<rustls::ServerConfig>>, handle: H) -> io::Result<Self>
+    where
+        H: Fn(Request, &mut dyn Conn) -> io::Result<bool> + Send + Sync + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
@@ -151,8 +181,8 @@ impl Server {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let handle = Arc::clone(&handle);
-                std::thread::spawn(move || serve(stream, handle.as_ref()));
+                let (handle, tls) = (Arc::clone(&handle), tls.clone());
+                std::thread::spawn(move || accept_one(stream, tls, handle.as_ref()));
             }
         });
         Ok(Self { addr, stop, accept: Some(accept) })
@@ -164,16 +194,27 @@ impl Server {
     }
 }
 
-fn serve<H>(stream: TcpStream, handle: &H)
+fn accept_one<H>(stream: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handle: &H)
 where
-    H: Fn(Request, &mut TcpStream) -> io::Result<bool>,
+    H: Fn(Request, &mut dyn Conn) -> io::Result<bool>,
 {
     // Small writes matter here: a runtime waiting on Nagle's delay would show up as start time.
     let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Some(config) = tls else { return serve(stream, handle) };
+    // The handshake runs on the first read, inside `serve`.
+    if let Ok(session) = rustls::ServerConnection::new(config) {
+        serve(rustls::StreamOwned::new(session, stream), handle);
+    }
+}
+
+fn serve<S, H>(stream: S, handle: &H)
+where
+    S: Read + Write,
+    H: Fn(Request, &mut dyn Conn) -> io::Result<bool>,
+{
     let mut reader = BufReader::new(stream);
     while let Ok(Some(request)) = read_request(&mut reader) {
-        match handle(request, &mut writer) {
+        match handle(request, reader.get_mut()) {
             Ok(true) => {}
             Ok(false) | Err(_) => return,
         }

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use fluxo::config::{Backends, Settings};
+use fluxo::readiness::Connections;
 use lambda_runtime::{Error, LambdaEvent};
 use metrics_cloudwatch_embedded::lambda::handler::run;
 
@@ -11,7 +12,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = fluxo::telemetry::emf("consolidate")?;
     let settings = Settings::from_env()?;
-    let ledger = Backends::open(&settings, None).await?.ledger;
+    let backends = Backends::open(&settings, None).await?;
+    backends.connect(&settings, Connections::Store).await;
+    let ledger = backends.ledger;
     let handler = |event: LambdaEvent<SqsEvent>| async {
         Ok::<SqsBatchResponse, Error>(fluxo::handlers::consolidate::handle(&ledger, event.payload).await)
     };

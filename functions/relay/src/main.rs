@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use fluxo::config::{Backends, Settings};
+use fluxo::readiness::Connections;
 use lambda_runtime::{Error, LambdaEvent};
 use metrics_cloudwatch_embedded::lambda::handler::run;
 use serde_json::Value;
@@ -13,7 +14,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = fluxo::telemetry::emf("relay")?;
     let settings = Settings::from_env()?;
-    let ledger = Backends::open(&settings, None).await?.ledger;
+    let backends = Backends::open(&settings, None).await?;
+    backends.connect(&settings, Connections::StoreAndQueue).await;
+    let ledger = backends.ledger;
     let handler = |event: LambdaEvent<Value>| async {
         // A stream batch carries `Records`; the schedule's EventBridge event does not.
         if event.payload.get("Records").is_some() {

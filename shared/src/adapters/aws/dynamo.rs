@@ -329,6 +329,13 @@ impl LedgerStore for DynamoStore {
         }
         Ok(unmarked.into_iter().filter(|e| !applied_before.contains(&e.id)).map(|e| e.posting()).collect())
     }
+
+    /// An eventually consistent read of a key no record has: half a read unit, and the connection
+    /// (DNS, TCP, TLS, the SDK's endpoint and credentials) is open for the next request.
+    async fn connect(&self) -> Result<(), PortError> {
+        let out = self.client.get_item().table_name(&self.table).set_key(Some(item::absent_key())).send().await;
+        out.map(drop).map_err(sdk)
+    }
 }
 
 #[async_trait]

@@ -40,6 +40,11 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const ACCOUNTS_PK: &str = "ACCOUNTS";
 
 pub const ACCOUNT_SK: &str = "#ACCOUNT";
+
+/// A key no record has: what a function reads at init to open its connection to the table.
+pub fn absent_key() -> Item {
+    key("#CONNECT".to_owned(), "#CONNECT".to_owned())
+}
 pub const ROLLUP_SK: &str = "#ROLLUP";
 
 pub fn pk(account: &AccountId) -> String {
