@@ -165,9 +165,7 @@ fn expected_entry(fields: &Fields) -> Option<WantEntry> {
     let amount_minor = fields.get("amount")?.as_i64().filter(|n| (1..=Amount::MAX_MINOR).contains(n))?;
     let description = match fields.get("description") {
         None => None,
-        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && !s.chars().any(char::is_control) => {
-            Some(s.clone())
-        }
+        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && storable(s) => Some(s.clone()),
         Some(_) => return None,
     };
     let occurred_at = match fields.get("occurred_at") {
@@ -229,8 +227,7 @@ fn check_account(data: &[u8], body: &Shape) {
     };
     let text = |name| fields.get(name).and_then(Value::as_str);
     let valid = fields.only(&["name", "currency", "timezone"])
-        && text("name")
-            .is_some_and(|n| !n.trim().is_empty() && n.chars().count() <= 200 && !n.chars().any(char::is_control))
+        && text("name").is_some_and(|n| !n.trim().is_empty() && n.chars().count() <= 200 && storable(n))
         && text("currency").is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
         && text("timezone").is_some();
     if reply.status != 201 {
@@ -268,9 +265,7 @@ fn check_reversal(data: &[u8], body: &Shape) {
     };
     let description = match fields.get("description") {
         None => Some(None),
-        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && !s.chars().any(char::is_control) => {
-            Some(Some(s))
-        }
+        Some(Value::String(s)) if s.chars().count() <= 280 && s.len() <= 400 && storable(s) => Some(Some(s)),
         Some(_) => None,
     };
     let valid = fields.only(&["description"]) && description.is_some();
@@ -1162,4 +1157,10 @@ fn only_record(writes: &[Write]) -> &NewEntry {
         [Write::Record(new)] => new,
         _ => panic!("an accepted write records exactly one entry: {writes:?}"),
     }
+}
+
+/// The rule for stored text, restated: no control character and no Unicode format character (Cf).
+fn storable(text: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    !text.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format)
 }

@@ -244,6 +244,21 @@ fn table(shop: &Shop) -> Vec<Case> {
         invalid("DEL in a description", shop.post(shop.described(r#""\u007f""#)), "description"),
         invalid("C1 control NEL in a description", shop.post(shop.described(r#""\u0085""#)), "description"),
         invalid("C1 control CSI in a description", shop.post(shop.described(r#""\u009b31m""#)), "description"),
+        // Unicode format characters make one text display as another: "PAID" shown reversed, words
+        // joined or split where the eye sees nothing.
+        invalid(
+            "a right-to-left override in a description",
+            shop.post(shop.described(r#""\u202eDIAP""#)),
+            "description",
+        ),
+        invalid("a bidi isolate in a description", shop.post(shop.described(r#""\u2067paid\u2069""#)), "description"),
+        invalid("a zero-width space in a description", shop.post(shop.described(r#""pa\u200bid""#)), "description"),
+        invalid("a byte order mark inside a description", shop.post(shop.described(r#""paid\ufeff""#)), "description"),
+        invalid(
+            "a zero-width joiner in an account name",
+            shop.put(r#"{"name":"Pada\u200dria","currency":"BRL","timezone":"America/Sao_Paulo"}"#),
+            "name",
+        ),
         invalid(
             "281 emoji in a description",
             shop.post(shop.described(&json!("👍".repeat(281)).to_string())),

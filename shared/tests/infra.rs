@@ -551,3 +551,34 @@ fn no_iam_statement_grants_wildcard_actions() {
     // AND the check recognises what it must refuse.
     assert!(is_wildcard("*") && is_wildcard("dynamodb:*") && !is_wildcard("dynamodb:GetItem"));
 }
+
+/// GIVEN the patterns the contract gives account names and descriptions THEN, over every character
+/// of the Basic Multilingual Plane, a description of that one character matches the pattern exactly
+/// when the ledger stores it: the contract's generated clients and fuzzers refuse what the ledger
+/// refuses (control and Unicode format characters), and nothing else.
+#[test]
+fn the_contract_patterns_refuse_exactly_the_characters_the_ledger_refuses() {
+    let yaml = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("docs/openapi.yaml");
+    let patterns: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pattern: '"))
+        .filter_map(|p| p.strip_suffix('\''))
+        .filter(|p| p.contains(r"\u007F-\u009F"))
+        .collect();
+    assert_eq!(patterns.len(), 3, "the name and the two descriptions: {patterns:?}");
+    let description = regex::Regex::new(patterns[1]).expect("a pattern the regex crate reads");
+    let refused_by_name = |p: &str| p.split(']').next().map(str::to_owned);
+    assert!(
+        patterns.iter().all(|p| refused_by_name(p) == refused_by_name(patterns[1])),
+        "one set of refused characters in every pattern: {patterns:?}"
+    );
+    let mut disagreements = Vec::new();
+    for c in (0..=0xFFFFu32).filter_map(char::from_u32) {
+        let text = c.to_string();
+        let stored = fluxo::domain::entry::Description::parse(&text).is_ok();
+        if description.is_match(&text) != stored {
+            disagreements.push(format!("U+{:04X} stored: {stored}", u32::from(c)));
+        }
+    }
+    assert!(disagreements.is_empty(), "the contract and the ledger disagree on {disagreements:?}");
+}

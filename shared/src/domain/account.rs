@@ -50,7 +50,7 @@ impl AccountName {
     /// Parses a name.
     ///
     /// # Errors
-    /// When the name is blank, too long or holds control characters.
+    /// When the name is blank, too long or holds control or format characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.trim().is_empty() {
             return Err(Invalid::new("must not be blank"));
@@ -59,7 +59,7 @@ impl AccountName {
             return Err(Invalid::new("must be at most 200 characters"));
         }
         if has_control(raw) {
-            return Err(Invalid::new("must not contain control characters"));
+            return Err(Invalid::new("must not contain control or format characters"));
         }
         Ok(Self(raw.to_owned()))
     }

@@ -149,7 +149,7 @@ impl Description {
     /// Parses a description.
     ///
     /// # Errors
-    /// When it is longer than 280 characters or 400 bytes, or holds control characters.
+    /// When it is longer than 280 characters or 400 bytes, or holds control or format characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.chars().count() > Self::CHARS_MAX {
             return Err(Invalid::new("must be at most 280 characters"));
@@ -158,7 +158,7 @@ impl Description {
             return Err(Invalid::new("must be at most 400 bytes in UTF-8"));
         }
         if has_control(raw) {
-            return Err(Invalid::new("must not contain control characters"));
+            return Err(Invalid::new("must not contain control or format characters"));
         }
         Ok(Self(raw.to_owned()))
     }

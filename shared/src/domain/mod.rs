@@ -27,9 +27,12 @@ impl Invalid {
     }
 }
 
-/// True when `text` holds a control character (C0, DEL or C1), which no stored text may contain.
+/// True when `text` holds a character no stored text may contain: a control character (C0, DEL or
+/// C1), or a Unicode format character (general category Cf: bidi overrides and isolates, zero-width
+/// spaces and joiners, the byte order mark, tags), which can make one text display as another.
 pub(crate) fn has_control(text: &str) -> bool {
-    text.chars().any(char::is_control)
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    text.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format)
 }
 
 /// Lowercase hex by table into one buffer: formatting each byte with `format!` cost as much as a hash.
