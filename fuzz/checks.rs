@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use fluxo::auth::{Authenticator, Scope};
+use fluxo::auth::{Authenticator, Scope, TokenBinding};
 use fluxo::domain::account::{Account, AccountId, AccountName, Currency, Zone};
 use fluxo::domain::balance::BalanceHistory;
 use fluxo::domain::calendar::{DateRange, parse_date, parse_instant};
@@ -56,7 +56,7 @@ const SEEDED: &str = "019aa8c0-0000-7000-8000-000000000001";
 /// The id the stub store lists on every page, and names as the last of it.
 const LISTED: &str = "019aa8c0-0000-7000-8000-0000000000aa";
 /// The HS256 secret the checks sign and verify their bearer token with.
-const SECRET: &[u8] = b"fluxo-fuzz-secret";
+const SECRET: &[u8] = b"fluxo-fuzz-secret-of-32-bytes!!";
 
 // ---------------------------------------------------------------------------------------------
 // entry_body
@@ -951,7 +951,7 @@ impl Stub {
     /// Sends a request that carries the bearer token, to `ingest` for writes and `report` for reads.
     fn send_jwt(self: &Arc<Self>, req: Request) -> Reply {
         let ingest = req.method() != Method::GET;
-        self.send(req, Authenticator::jwt(SECRET), ingest)
+        self.send(req, Authenticator::jwt(SECRET, &TokenBinding::default()), ingest)
     }
 
     fn get(self: &Arc<Self>, uri: &str) -> Reply {
@@ -1127,8 +1127,15 @@ fn bearer(mut req: Request) -> Request {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let token = TOKEN.get_or_init(|| {
         let scopes = [Scope::Read, Scope::Write];
-        fluxo::auth::issue(SECRET, "merchant", &[ACCOUNT.to_owned()], &scopes, SignedDuration::from_hours(24))
-            .expect("a token signs")
+        fluxo::auth::issue(
+            SECRET,
+            &TokenBinding::default(),
+            "merchant",
+            &[ACCOUNT.to_owned()],
+            &scopes,
+            SignedDuration::from_hours(24),
+        )
+        .expect("a token signs")
     });
     let value = format!("Bearer {token}").parse().expect("a token is a valid header");
     req.headers_mut().insert(header::AUTHORIZATION, value);

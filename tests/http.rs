@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use fluxo::auth::{Scope, issue};
+use fluxo::auth::{Scope, TokenBinding, issue};
 use jiff::SignedDuration;
 use jiff::civil::Date;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -142,7 +142,15 @@ fn invalid_authorizations(app: &TestApp) -> Vec<Option<String>> {
     const ALG_NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
     let scopes = [Scope::Read, Scope::Write];
     let valid = app.token(&[SHOP], &scopes, hour());
-    let forged = issue(b"not the runner's secret", "eve", &[SHOP.to_owned()], &scopes, hour()).expect("token");
+    let forged = issue(
+        b"not the runner's secret, 32 bytes",
+        &TokenBinding::default(),
+        "eve",
+        &[SHOP.to_owned()],
+        &scopes,
+        hour(),
+    )
+    .expect("token");
     let expired = app.token(&[SHOP], &scopes, SignedDuration::from_secs(-120));
     let wider = app.token(&[SHOP, "shop-2"], &scopes, SignedDuration::from_hours(48));
     let (parts, wider_parts): (Vec<&str>, Vec<&str>) = (valid.split('.').collect(), wider.split('.').collect());
@@ -1207,4 +1215,33 @@ async fn given_a_read_held_by_its_etag_then_304_until_the_answer_changes() {
         let changed = holding(request, etag).await;
         assert_ne!(&validators(&changed), etag, "the answer changed, and so did its tag");
     }
+}
+
+/// GIVEN a runner bound to an issuer and an audience (`FLUXO_JWT_ISSUER`, `FLUXO_JWT_AUDIENCE`)
+/// THEN a token `fluxo token` signs under the same settings is taken, and tokens signed with the same
+/// secret for no binding or for another environment are 401.
+#[tokio::test]
+async fn a_runner_bound_to_an_issuer_and_audience_takes_only_tokens_bound_to_them() {
+    let config = Config::new().var("FLUXO_JWT_ISSUER", "fluxo-test").var("FLUXO_JWT_AUDIENCE", "ledger");
+    let app = spawn_with(config).await;
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_fluxo"))
+        .args(["token", "--account", SHOP, "--scope", "ledger:read ledger:write"])
+        .env("FLUXO_JWT_SECRET", app.secret())
+        .env("FLUXO_JWT_ISSUER", "fluxo-test")
+        .env("FLUXO_JWT_AUDIENCE", "ledger")
+        .output()
+        .expect("fluxo token runs");
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let bound = String::from_utf8(cli.stdout).expect("a token").trim().to_owned();
+    let scopes = [Scope::Read, Scope::Write];
+    let sign = |issuer: &str| {
+        let binding = TokenBinding { issuer: Some(issuer.to_owned()), audience: Some("ledger".to_owned()) };
+        issue(app.secret().as_bytes(), &binding, "eve", &[SHOP.to_owned()], &scopes, hour()).expect("token")
+    };
+    let get = |token: String| app.http.get(app.url(&format!("/v1/accounts/{SHOP}"))).bearer_auth(token);
+    assert_eq!(Reply::of(get(bound)).await.status, 404, "taken: no such account yet");
+    for token in [app.token(&[SHOP], &scopes, hour()), sign("fluxo-prod")] {
+        assert_problem(&Reply::of(get(token)).await, 401);
+    }
+    assert_eq!(Reply::of(get(sign("fluxo-test"))).await.status, 404, "the same binding, signed here, is taken");
 }

@@ -132,7 +132,8 @@ fn token(args: &TokenArgs) -> Result<(), String> {
         fluxo::domain::account::AccountId::parse(account).map_err(|e| format!("account {account:?} {e}"))?;
     }
     let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
-    let token = issue(&secret, &args.subject, &args.accounts, &scopes, args.ttl).map_err(|e| e.to_string())?;
+    let token = issue(&secret, &settings.token_binding, &args.subject, &args.accounts, &scopes, args.ttl)
+        .map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
 }

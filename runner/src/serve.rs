@@ -178,8 +178,15 @@ async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
         ledger.put_account(id, name, currency, zone).await.map_err(|e| e.to_string())?;
     }
     let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
-    issue(&secret, "demo", &["demo".to_owned()], &[Scope::Read, Scope::Write], SignedDuration::from_hours(24))
-        .map_err(|e| e.to_string())
+    issue(
+        &secret,
+        &settings.token_binding,
+        "demo",
+        &["demo".to_owned()],
+        &[Scope::Read, Scope::Write],
+        SignedDuration::from_hours(24),
+    )
+    .map_err(|e| e.to_string())
 }
 
 async fn shutdown(mut terminate: tokio::signal::unix::Signal) {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
-use fluxo::auth::{Authenticator, Scope};
+use fluxo::auth::{Authenticator, Scope, TokenBinding};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::entry::{Entry, EntryId, EntryType};
 use fluxo::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
@@ -84,7 +84,7 @@ fn world(auth: Auth) -> World {
         RelayPolicy::default(),
     );
     let auth = match auth {
-        Auth::Jwt => Authenticator::jwt(SECRET),
+        Auth::Jwt => Authenticator::jwt(SECRET, &TokenBinding::default()),
         Auth::ApiGateway => Authenticator::ApiGateway,
     };
     let api = Api { ledger, auth };
@@ -125,6 +125,7 @@ fn sample(file: &str, auth: Auth) -> Value {
     if let Auth::Jwt = auth {
         let token = fluxo::auth::issue(
             SECRET,
+            &TokenBinding::default(),
             "bench",
             &[ACCOUNT.to_owned()],
             &[Scope::Read, Scope::Write],

@@ -37,6 +37,10 @@ impl Scope {
 pub struct Claims {
     pub sub: String,
     pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     #[serde(default)]
     pub accounts: Vec<String>,
     #[serde(default)]
@@ -79,19 +83,53 @@ impl Principal {
     }
 }
 
+/// Whom local tokens are from and for (`FLUXO_JWT_ISSUER`, `FLUXO_JWT_AUDIENCE`): each one set is
+/// written into the tokens [`issue`] signs and required of every token verified, so a token signed
+/// for one environment is refused by another that shares its secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenBinding {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl TokenBinding {
+    /// What a token must carry: a valid HS256 signature, `sub`, `exp` in the future, `nbf` (when
+    /// present) in the past, and the issuer and audience when set. No leeway: the runner signs and
+    /// verifies on one clock.
+    fn validation(&self) -> Validation {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &self.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+}
+
 /// How the functions learn who is calling.
 #[derive(Clone)]
 pub enum Authenticator {
     /// Verify `Authorization: Bearer` HS256 tokens with a shared secret.
-    Jwt { key: DecodingKey },
+    Jwt { key: DecodingKey, validation: Box<Validation> },
     /// Trust the claims API Gateway's authorizer put in the request context.
     ApiGateway,
 }
 
 impl Authenticator {
-    /// An HS256 verifier for `secret`.
-    pub fn jwt(secret: &[u8]) -> Self {
-        Self::Jwt { key: DecodingKey::from_secret(secret) }
+    /// An HS256 verifier for `secret` that holds tokens to `binding`.
+    pub fn jwt(secret: &[u8], binding: &TokenBinding) -> Self {
+        Self::Jwt { key: DecodingKey::from_secret(secret), validation: Box::new(binding.validation()) }
     }
 
     /// Authenticates a request from its headers or its authorizer context.
@@ -100,24 +138,21 @@ impl Authenticator {
     /// `Unauthenticated` when no valid claims are found.
     pub fn authenticate(&self, headers: &HeaderMap, context: Option<&RequestContext>) -> Result<Principal, AuthError> {
         match self {
-            Self::Jwt { key } => verify(headers, key),
+            Self::Jwt { key, validation } => verify(headers, key, validation),
             Self::ApiGateway => context.and_then(authorizer_claims).ok_or(AuthError::Unauthenticated),
         }
     }
 }
 
-fn verify(headers: &HeaderMap, key: &DecodingKey) -> Result<Principal, AuthError> {
+fn verify(headers: &HeaderMap, key: &DecodingKey, validation: &Validation) -> Result<Principal, AuthError> {
     let header =
         headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::Unauthenticated)?;
     let (scheme, token) = header.split_once(' ').ok_or(AuthError::Unauthenticated)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::Unauthenticated);
     }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "sub"]);
     let claims =
-        jsonwebtoken::decode::<Claims>(token.trim(), key, &validation).map_err(|_| AuthError::Unauthenticated)?.claims;
+        jsonwebtoken::decode::<Claims>(token.trim(), key, validation).map_err(|_| AuthError::Unauthenticated)?.claims;
     Ok(Principal { subject: claims.sub, accounts: claims.accounts, scopes: split_scopes(&claims.scope) })
 }
 
@@ -167,12 +202,13 @@ fn split_scopes(scope: &str) -> Vec<String> {
     scope.split_whitespace().map(str::to_owned).collect()
 }
 
-/// Signs an HS256 token for local use (`fluxo token`, tests).
+/// Signs an HS256 token for local use (`fluxo token`, tests), bound to `binding`.
 ///
 /// # Errors
 /// When signing fails.
 pub fn issue(
     secret: &[u8],
+    binding: &TokenBinding,
     subject: &str,
     accounts: &[String],
     scopes: &[Scope],
@@ -182,6 +218,8 @@ pub fn issue(
     let claims = Claims {
         sub: subject.to_owned(),
         exp,
+        iss: binding.issuer.clone(),
+        aud: binding.audience.clone(),
         accounts: accounts.to_vec(),
         scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
     };
@@ -198,15 +236,23 @@ mod tests {
         headers
     }
 
+    fn open() -> TokenBinding {
+        TokenBinding::default()
+    }
+
+    fn bound(issuer: &str, audience: &str) -> TokenBinding {
+        TokenBinding { issuer: Some(issuer.to_owned()), audience: Some(audience.to_owned()) }
+    }
+
     fn account(id: &str) -> AccountId {
         AccountId::parse(id).expect("id")
     }
 
     #[test]
     fn a_signed_token_grants_its_accounts_and_scopes_only() {
-        let token =
-            issue(b"secret", "alice", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1)).expect("token");
-        let who = Authenticator::jwt(b"secret").authenticate(&bearer(&token), None).expect("valid");
+        let token = issue(b"secret", &open(), "alice", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1))
+            .expect("token");
+        let who = Authenticator::jwt(b"secret", &open()).authenticate(&bearer(&token), None).expect("valid");
         assert_eq!(who.authorize(&account("shop"), Scope::Read), Ok(()));
         assert_eq!(who.authorize(&account("shop"), Scope::Write), Err(AuthError::Forbidden));
         assert_eq!(who.authorize(&account("other"), Scope::Read), Err(AuthError::Forbidden));
@@ -214,14 +260,45 @@ mod tests {
 
     #[test]
     fn wrong_secret_expired_and_missing_tokens_are_unauthenticated() {
-        let auth = Authenticator::jwt(b"secret");
-        let forged =
-            issue(b"other", "eve", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1)).expect("token");
+        let auth = Authenticator::jwt(b"secret", &open());
+        let forged = issue(b"other", &open(), "eve", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1))
+            .expect("token");
         let expired =
-            issue(b"secret", "bob", &["shop".into()], &[Scope::Read], SignedDuration::from_secs(-60)).expect("token");
+            issue(b"secret", &open(), "bob", &["shop".into()], &[Scope::Read], SignedDuration::from_secs(-60))
+                .expect("token");
         for headers in [bearer(&forged), bearer(&expired), bearer("not.a.jwt"), HeaderMap::new()] {
             assert_eq!(auth.authenticate(&headers, None), Err(AuthError::Unauthenticated));
         }
+    }
+
+    #[test]
+    fn a_bound_verifier_takes_only_tokens_of_its_issuer_and_audience() {
+        let dev = Authenticator::jwt(b"secret", &bound("fluxo-dev", "ledger"));
+        let sign = |binding: &TokenBinding| {
+            issue(b"secret", binding, "alice", &["shop".into()], &[Scope::Read], SignedDuration::from_hours(1))
+                .expect("token")
+        };
+        assert!(dev.authenticate(&bearer(&sign(&bound("fluxo-dev", "ledger"))), None).is_ok());
+        for other in [bound("fluxo-prod", "ledger"), bound("fluxo-dev", "reports"), open()] {
+            let token = sign(&other);
+            assert_eq!(dev.authenticate(&bearer(&token), None), Err(AuthError::Unauthenticated), "{other:?}");
+        }
+        // An unbound verifier ignores what a token says of itself.
+        let any = Authenticator::jwt(b"secret", &open());
+        assert!(any.authenticate(&bearer(&sign(&bound("fluxo-dev", "ledger"))), None).is_ok());
+    }
+
+    #[test]
+    fn a_token_not_valid_before_a_later_time_is_refused_until_then() {
+        let sign = |nbf: i64| {
+            let now = Timestamp::now().as_second();
+            let claims = serde_json::json!({"sub": "alice", "exp": now + 3600, "nbf": now + nbf, "accounts": ["shop"], "scope": "ledger:read"});
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"secret"))
+                .expect("token")
+        };
+        let auth = Authenticator::jwt(b"secret", &open());
+        assert_eq!(auth.authenticate(&bearer(&sign(600)), None), Err(AuthError::Unauthenticated));
+        assert!(auth.authenticate(&bearer(&sign(-60)), None).is_ok());
     }
 
     #[test]

@@ -464,7 +464,7 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().expect("a temporary data directory");
-    let data_dir = dir.path().to_string_lossy().into_owned();
+    let data_dir = dir.path().join("data").to_string_lossy().into_owned();
     let settings = Settings::from_lookup(|name| match name {
         "FLUXO_DATA_DIR" => Some(data_dir.clone()),
         "FLUXO_AUTH" => Some("apigateway".to_owned()),

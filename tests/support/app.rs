@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fluxo::adapters::aws::SqsQueue;
 use fluxo::adapters::embedded::{EmbeddedQueue, QueueSettings};
-use fluxo::auth::{Scope, issue};
+use fluxo::auth::{Scope, TokenBinding, issue};
 use fluxo::ports::Inbox;
 use jiff::SignedDuration;
 use tempfile::TempDir;
@@ -193,7 +193,8 @@ impl TestApp {
     /// A token signed with this runner's secret.
     pub fn token(&self, accounts: &[&str], scopes: &[Scope], ttl: SignedDuration) -> String {
         let accounts: Vec<String> = accounts.iter().map(|a| (*a).to_owned()).collect();
-        issue(self.secret.as_bytes(), "tester", &accounts, scopes, ttl).expect("signing a test token")
+        issue(self.secret.as_bytes(), &TokenBinding::default(), "tester", &accounts, scopes, ttl)
+            .expect("signing a test token")
     }
 
     /// A merchant allowed to read and write `account`, for an hour.
