@@ -251,23 +251,6 @@ resource "aws_api_gateway_method_settings" "all" {
   }
 }
 
-# Per-client limits for clients given API keys (partners); every caller is under the stage limits
-# above and WAF's per-address rate rule.
-resource "aws_api_gateway_usage_plan" "ledger" {
-  name        = local.name
-  description = "Throttle for API-key clients of ${local.name}"
-
-  api_stages {
-    api_id = aws_api_gateway_rest_api.ledger.id
-    stage  = aws_api_gateway_stage.ledger.stage_name
-  }
-
-  throttle_settings {
-    rate_limit  = var.usage_plan_rate_rps
-    burst_limit = var.usage_plan_burst
-  }
-}
-
 resource "aws_lambda_permission" "api" {
   for_each      = toset(["ingest", "report"])
   statement_id  = "AllowApiGateway"

@@ -5,11 +5,12 @@
 # An access token carries no custom attribute and only prefixed resource-server scopes, so a small
 # pre token generation trigger (cognito/pre_token_generation.py) adds the user's `custom:accounts` as
 # the `accounts` claim and the bare `ledger:read` / `ledger:write` scopes the functions check. That
-# needs the Essentials feature plan.
+# needs the Essentials feature plan; threat protection (compromised credentials, adaptive
+# authentication) needs Plus, which the pool takes whenever it is on.
 
 resource "aws_cognito_user_pool" "ledger" {
   name                = local.name
-  user_pool_tier      = "ESSENTIALS"
+  user_pool_tier      = var.cognito_threat_protection == "OFF" ? "ESSENTIALS" : "PLUS"
   deletion_protection = var.cognito_deletion_protection ? "ACTIVE" : "INACTIVE"
 
   username_attributes      = ["email"]
@@ -29,9 +30,19 @@ resource "aws_cognito_user_pool" "ledger" {
     temporary_password_validity_days = 3
   }
 
-  mfa_configuration = "OPTIONAL"
+  mfa_configuration = var.cognito_mfa_required ? "ON" : "OPTIONAL"
   software_token_mfa_configuration {
     enabled = true
+  }
+
+  user_pool_add_ons {
+    advanced_security_mode = var.cognito_threat_protection
+  }
+
+  # A new email address takes effect only once its owner confirms the code sent to it: until then
+  # the user signs in, and recovers the account, with the verified one.
+  user_attribute_update_settings {
+    attributes_require_verification_before_update = ["email"]
   }
 
   account_recovery_setting {
@@ -111,6 +122,13 @@ resource "aws_cognito_user_pool_client" "app" {
   supported_identity_providers         = ["COGNITO"]
   callback_urls                        = var.callback_urls
   logout_urls                          = var.logout_urls
+
+  lifecycle {
+    precondition {
+      condition     = var.environment != "prod" || alltrue([for url in concat(var.callback_urls, var.logout_urls) : startswith(url, "https://") && !can(regex("^https://(localhost|127\\.|\\[::1\\])", url))])
+      error_message = "prod takes only https callback and logout URLs, none on localhost: set callback_urls and logout_urls in env/prod.tfvars."
+    }
+  }
 
   explicit_auth_flows = concat(
     ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
@@ -216,6 +234,12 @@ data "aws_iam_policy_document" "claims" {
     sid       = "EnvironmentKey"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.ledger.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -208,11 +208,18 @@ data "aws_iam_policy_document" "function_runtime" {
     resources = ["*"]
   }
 
-  # The table, the queues and the environment are encrypted with the ledger key.
+  # The table, the queues and the environment are encrypted with the ledger key, used only through
+  # those services; report, which writes nothing, may only decrypt.
   statement {
     sid       = "LedgerKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    actions   = each.key == "report" ? ["kms:Decrypt", "kms:DescribeKey"] : ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [aws_kms_key.ledger.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for service in ["dynamodb", "sqs", "lambda"] : "${service}.${local.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -63,18 +63,6 @@ variable "api_throttle_burst" {
   default     = 2000
 }
 
-variable "usage_plan_rate_rps" {
-  description = "Steady rate per API key of the usage plan (for clients given API keys)."
-  type        = number
-  default     = 500
-}
-
-variable "usage_plan_burst" {
-  description = "Burst per API key of the usage plan."
-  type        = number
-  default     = 1000
-}
-
 variable "manage_api_gateway_account" {
   description = "Set API Gateway's account-wide CloudWatch role in this region (one per account and region: leave false in all but one stack)."
   type        = bool
@@ -88,6 +76,17 @@ variable "waf_requests_per_ip_per_minute" {
 
   validation {
     condition     = var.waf_requests_per_ip_per_minute >= 10
+    error_message = "WAF rate-based rules need a limit of at least 10."
+  }
+}
+
+variable "waf_requests_per_token_per_minute" {
+  description = "Requests one bearer token may send in a minute, from any number of addresses, before WAF answers 429."
+  type        = number
+  default     = 6000
+
+  validation {
+    condition     = var.waf_requests_per_token_per_minute >= 10
     error_message = "WAF rate-based rules need a limit of at least 10."
   }
 }
@@ -358,15 +357,35 @@ variable "cognito_domain_prefix" {
 }
 
 variable "callback_urls" {
-  description = "Redirect URLs of the authorization code flow of the app client."
+  description = "Redirect URLs of the authorization code flow of the app client (no default: each environment names its own; prod takes https only, not on localhost)."
   type        = list(string)
-  default     = ["http://localhost:8080/callback"]
+
+  validation {
+    condition     = length(var.callback_urls) > 0
+    error_message = "The authorization code flow needs at least one callback URL."
+  }
 }
 
 variable "logout_urls" {
-  description = "Sign-out URLs of the app client."
+  description = "Sign-out URLs of the app client (prod takes https only, not on localhost)."
   type        = list(string)
-  default     = ["http://localhost:8080/"]
+}
+
+variable "cognito_mfa_required" {
+  description = "Every user signs in with a second factor (TOTP); false leaves it to each user."
+  type        = bool
+  default     = true
+}
+
+variable "cognito_threat_protection" {
+  description = "Cognito threat protection: ENFORCED blocks risky sign-ins and compromised credentials, AUDIT only reports them, OFF has none (and keeps the pool on the Essentials plan)."
+  type        = string
+  default     = "ENFORCED"
+
+  validation {
+    condition     = contains(["ENFORCED", "AUDIT", "OFF"], var.cognito_threat_protection)
+    error_message = "Use ENFORCED, AUDIT or OFF."
+  }
 }
 
 variable "allow_admin_password_auth" {

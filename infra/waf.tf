@@ -1,5 +1,5 @@
-# WAF in front of the API stage: a body size limit (the functions' 16 KiB), a rate limit per client
-# address, and AWS's managed rules for bad inputs (Log4j among them), common exploits, addresses with
+# WAF in front of the API stage: a body size limit (the functions' 16 KiB), rate limits per client
+# address and per bearer token, and AWS's managed rules for bad inputs (Log4j among them), common exploits, addresses with
 # a bad reputation and anonymizers. Blocks answer problem+json like the API; logs go to CloudWatch
 # without tokens.
 
@@ -112,9 +112,52 @@ resource "aws_wafv2_web_acl" "api" {
     }
   }
 
+  # One bucket per bearer token, whatever addresses it comes from: a merchant's token spread over many
+  # clients cannot take the stage either. Requests without the header are left to the rule above.
+  rule {
+    name     = "rate-per-token"
+    priority = 2
+
+    action {
+      block {
+        custom_response {
+          response_code            = 429
+          custom_response_body_key = "throttled"
+          response_header {
+            name  = "Retry-After"
+            value = "60"
+          }
+        }
+      }
+    }
+
+    statement {
+      rate_based_statement {
+        limit                 = var.waf_requests_per_token_per_minute
+        evaluation_window_sec = 60
+        aggregate_key_type    = "CUSTOM_KEYS"
+        custom_key {
+          header {
+            name = "authorization"
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-rate-per-token"
+      sampled_requests_enabled   = true
+    }
+  }
+
   rule {
     name     = "aws-ip-reputation"
-    priority = 2
+    priority = 3
 
     override_action {
       none {}
@@ -138,7 +181,7 @@ resource "aws_wafv2_web_acl" "api" {
   # merchants' own servers, in some cloud, are legitimate callers.
   rule {
     name     = "aws-anonymous-ip"
-    priority = 3
+    priority = 4
 
     override_action {
       none {}
@@ -168,7 +211,7 @@ resource "aws_wafv2_web_acl" "api" {
   # Includes the Log4JRCE rules.
   rule {
     name     = "aws-known-bad-inputs"
-    priority = 4
+    priority = 5
 
     override_action {
       none {}
@@ -190,7 +233,7 @@ resource "aws_wafv2_web_acl" "api" {
 
   rule {
     name     = "aws-common"
-    priority = 5
+    priority = 6
 
     override_action {
       none {}

@@ -8,11 +8,10 @@ table_deletion_protection = false
 pitr_recovery_days        = 35
 backup_retention_days     = 7
 
-api_throttle_rate_rps          = 100
-api_throttle_burst             = 200
-usage_plan_rate_rps            = 50
-usage_plan_burst               = 100
-waf_requests_per_ip_per_minute = 1200
+api_throttle_rate_rps             = 100
+api_throttle_burst                = 200
+waf_requests_per_ip_per_minute    = 1200
+waf_requests_per_token_per_minute = 1200
 
 ingest_reserved_concurrency      = 10
 report_reserved_concurrency      = 10
@@ -31,3 +30,9 @@ consolidate_max_concurrency = 2
 allow_admin_password_auth   = true
 cognito_deletion_protection = false
 kms_deletion_window_days    = 7
+
+# Local apps sign in here; a second factor is left to each user, and no threat protection (Plus plan).
+callback_urls             = ["http://localhost:8080/callback"]
+logout_urls               = ["http://localhost:8080/"]
+cognito_mfa_required      = false
+cognito_threat_protection = "OFF"

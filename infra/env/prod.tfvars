@@ -10,11 +10,10 @@ table_deletion_protection = true
 pitr_recovery_days        = 35
 backup_retention_days     = 90
 
-api_throttle_rate_rps          = 1000
-api_throttle_burst             = 2000
-usage_plan_rate_rps            = 500
-usage_plan_burst               = 1000
-waf_requests_per_ip_per_minute = 6000
+api_throttle_rate_rps             = 1000
+api_throttle_burst                = 2000
+waf_requests_per_ip_per_minute    = 6000
+waf_requests_per_token_per_minute = 6000
 
 ingest_memory_mb = 256
 report_memory_mb = 256
@@ -39,3 +38,10 @@ allow_admin_password_auth   = false
 cognito_deletion_protection = true
 
 # alarm_email = "oncall@example.com"
+
+# The merchant app's own addresses (https, never localhost: a precondition refuses them). Every user
+# has a second factor; risky sign-ins and compromised credentials are blocked.
+callback_urls             = ["https://app.fluxo.example/callback"]
+logout_urls               = ["https://app.fluxo.example/"]
+cognito_mfa_required      = true
+cognito_threat_protection = "ENFORCED"

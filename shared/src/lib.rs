@@ -20,6 +20,7 @@
 //!   DynamoDB (its stream the outbox) and SQS; plain maps in memory.
 //! - [`config`]: settings from the environment, and building the ledger from them.
 //! - [`telemetry`]: the metrics the ledger emits (EMF in Lambda, Prometheus in the runner).
+//! - [`logs`]: the functions' log subscriber, with every crate but Fluxo's held at INFO.
 
 pub mod adapters;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod domain;
 pub mod handlers;
 pub mod http;
 pub mod ledger;
+pub mod logs;
 pub mod message;
 pub mod ports;
 pub mod readiness;

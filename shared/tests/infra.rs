@@ -582,3 +582,126 @@ fn the_contract_patterns_refuse_exactly_the_characters_the_ledger_refuses() {
     }
     assert!(disagreements.is_empty(), "the contract and the ledger disagree on {disagreements:?}");
 }
+
+/// GIVEN the web ACL THEN one rate rule counts per client address and another per bearer token (its
+/// `Authorization` header), both answering 429; AND no usage plan exists without API keys to apply
+/// to, since a plan that applies to nobody limits nobody.
+#[test]
+fn each_caller_has_a_rate_limit_of_its_own_and_no_inert_usage_plan_is_left() {
+    let infra = Infra::load();
+    let acl = infra.resources("aws_wafv2_web_acl").into_values().next().expect("a web ACL");
+    let mut keys = BTreeSet::new();
+    for rule in nested(acl, "rule") {
+        for statement in nested(rule, "statement") {
+            for rate in nested(statement, "rate_based_statement") {
+                let unquoted = |e: &Expression| text(e).trim_matches('"').to_owned();
+                let aggregate = attr(rate, "aggregate_key_type").map(unquoted).unwrap_or_default();
+                let headers: Vec<String> = nested(rate, "custom_key")
+                    .iter()
+                    .flat_map(|k| nested(k, "header"))
+                    .filter_map(|h| attr(h, "name").map(unquoted))
+                    .collect();
+                keys.insert(format!("{aggregate} {}", headers.join(",")).trim().to_owned());
+                let blocks = hcl::format::to_string(rule.body()).expect("format");
+                assert!(blocks.contains("response_code = 429"), "a rate rule that does not answer 429: {blocks}");
+            }
+        }
+    }
+    let expected = BTreeSet::from(["IP".to_owned(), "CUSTOM_KEYS authorization".to_owned()]);
+    assert_eq!(keys, expected, "one rate rule per address and one per token");
+    let plans = infra.resources("aws_api_gateway_usage_plan");
+    let keys = infra.resources("aws_api_gateway_usage_plan_key");
+    assert!(plans.is_empty() || !keys.is_empty(), "usage plans {:?} with no API key", plans.keys());
+}
+
+/// GIVEN the policies of the functions' and the Cognito trigger's roles THEN every statement that
+/// grants use of a KMS key holds it to `kms:ViaService` (the key is reached through DynamoDB, SQS or
+/// Lambda, never called directly), AND report's may only decrypt.
+#[test]
+fn the_ledger_key_is_used_only_through_its_services_and_report_only_decrypts() {
+    let infra = Infra::load();
+    let documents = infra.of("data", "aws_iam_policy_document");
+    for name in ["function_runtime", "claims"] {
+        let document = documents.get(name).unwrap_or_else(|| panic!("no policy document {name}"));
+        let statements: Vec<&Block> = nested(document, "statement")
+            .into_iter()
+            .filter(|st| hcl::format::to_string(st.body()).expect("format").contains("kms:"))
+            .collect();
+        assert!(!statements.is_empty(), "{name} grants no key");
+        for statement in statements {
+            let conditions: Vec<String> =
+                nested(statement, "condition").iter().filter_map(|c| attr(c, "variable").map(text)).collect();
+            assert!(
+                conditions.iter().any(|v| v.contains("kms:ViaService")),
+                "{name}: a key grant without kms:ViaService"
+            );
+            if name == "function_runtime" {
+                // `each.key == "report" ? [report's actions] : [the others']`.
+                let Some(Expression::Conditional(choice)) = attr(statement, "actions") else {
+                    panic!("report's key grant is not its own");
+                };
+                assert!(text(&choice.cond_expr).contains("\"report\""), "{:?}", choice.cond_expr);
+                let report = strings(&choice.true_expr);
+                assert!(report.contains(&"kms:Decrypt".to_owned()), "report cannot decrypt: {report:?}");
+                let writes = ["kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt"];
+                assert!(
+                    !report.iter().any(|a| writes.iter().any(|w| a.starts_with(w))),
+                    "report may write: {report:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The attributes of an environment's `.tfvars`, as HCL expressions.
+fn tfvars(env: &str) -> BTreeMap<String, Expression> {
+    let text = std::fs::read_to_string(root().join("infra/env").join(format!("{env}.tfvars"))).expect("tfvars");
+    let body = hcl::parse(&text).expect("tfvars parse");
+    body.attributes().map(|a| (a.key().to_owned(), a.expr().clone())).collect()
+}
+
+/// GIVEN the user pool and prod's settings THEN prod requires a second factor, enforces threat
+/// protection (on the Plus plan it needs), takes no localhost or plain-http redirect, and no
+/// environment lets an email change take effect before it is verified; the defaults are the strict
+/// ones, so an environment that says nothing gets them.
+#[test]
+fn prod_sign_in_requires_a_second_factor_threat_protection_and_verified_emails() {
+    let infra = Infra::load();
+    let pool = infra.resources("aws_cognito_user_pool").into_values().next().expect("a user pool");
+    let setting = |key: &str| attr(pool, key).map(text).unwrap_or_default();
+    assert!(
+        setting("mfa_configuration").contains("var.cognito_mfa_required ? \"ON\""),
+        "{}",
+        setting("mfa_configuration")
+    );
+    assert!(setting("user_pool_tier").contains("\"PLUS\""), "threat protection needs the Plus plan");
+    let add_ons = nested(pool, "user_pool_add_ons");
+    let mode = add_ons.first().and_then(|a| attr(a, "advanced_security_mode")).map(text);
+    assert_eq!(mode.as_deref(), Some("var.cognito_threat_protection"));
+    let updates = nested(pool, "user_attribute_update_settings");
+    let verified = updates.first().and_then(|u| attr(u, "attributes_require_verification_before_update")).map(strings);
+    assert_eq!(verified, Some(vec!["email".to_owned()]), "an email change must be verified first");
+    let default = |name: &str| {
+        let variable = infra
+            .blocks
+            .iter()
+            .map(|(_, b)| b)
+            .find(|b| b.identifier() == "variable" && b.labels().first().map(|l| l.as_str()) == Some(name));
+        variable.and_then(|v| attr(v, "default")).map(text)
+    };
+    assert_eq!(default("cognito_mfa_required").as_deref(), Some("true"));
+    assert_eq!(default("cognito_threat_protection").as_deref(), Some("\"ENFORCED\""));
+    let prod = tfvars("prod");
+    assert_eq!(prod.get("cognito_mfa_required").map(text).as_deref().unwrap_or("true"), "true");
+    assert_eq!(prod.get("cognito_threat_protection").map(text).as_deref().unwrap_or("\"ENFORCED\""), "\"ENFORCED\"");
+    for key in ["callback_urls", "logout_urls"] {
+        let urls = prod.get(key).map(strings).unwrap_or_else(|| panic!("prod sets no {key}"));
+        assert!(!urls.is_empty(), "prod sets no {key}");
+        for url in urls {
+            assert!(url.starts_with("https://") && !url.contains("localhost"), "prod's {key} has {url}");
+        }
+    }
+    let client = infra.resources("aws_cognito_user_pool_client").into_values().next().expect("an app client");
+    let client = hcl::format::to_string(client.body()).expect("format");
+    assert!(client.contains("precondition") && client.contains("localhost"), "nothing refuses localhost in prod");
+}

@@ -9,7 +9,7 @@ use metrics_cloudwatch_embedded::lambda::handler::run;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    fluxo::logs::init_lambda();
     let metrics = fluxo::telemetry::emf("consolidate")?;
     let settings = Settings::from_env()?;
     let backends = Backends::open(&settings, None).await?;

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    fluxo::logs::init_lambda();
     let metrics = fluxo::telemetry::emf("relay")?;
     let settings = Settings::from_env()?;
     let backends = Backends::open(&settings, None).await?;

@@ -7,7 +7,7 @@ use metrics_cloudwatch_embedded::lambda::handler::run_http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    fluxo::logs::init_lambda();
     let metrics = fluxo::telemetry::emf("report")?;
     let settings = Settings::from_env()?;
     let backends = Backends::open(&settings, None).await?;
