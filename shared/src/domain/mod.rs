@@ -31,8 +31,38 @@ impl Invalid {
 /// C1), or a Unicode format character (general category Cf: bidi overrides and isolates, zero-width
 /// spaces and joiners, the byte order mark, tags), which can make one text display as another.
 pub(crate) fn has_control(text: &str) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-    text.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format)
+    text.chars().any(|c| c.is_control() || is_format(c))
+}
+
+/// The code points of general category Cf. A table of its own rather than a crate's table of every
+/// category (which would put 70 KB into each package for this one question); a test holds it to
+/// `unicode-properties`, so a new Unicode version cannot leave it behind unnoticed.
+const FORMAT: [(char, char); 21] = [
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+fn is_format(c: char) -> bool {
+    FORMAT.iter().any(|(first, last)| (*first..=*last).contains(&c))
 }
 
 /// Lowercase hex by table into one buffer: formatting each byte with `format!` cost as much as a hash.
@@ -44,4 +74,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
+}
+
+#[cfg(test)]
+mod format_tests {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+    #[test]
+    fn the_format_table_is_exactly_unicode_general_category_cf() {
+        let differ: Vec<String> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|c| super::is_format(*c) != (c.general_category() == GeneralCategory::Format))
+            .map(|c| format!("U+{:04X}", u32::from(c)))
+            .collect();
+        assert!(differ.is_empty(), "the table and Unicode disagree on {differ:?}");
+    }
 }
