@@ -1245,3 +1245,42 @@ async fn a_runner_bound_to_an_issuer_and_audience_takes_only_tokens_bound_to_the
     }
     assert_eq!(Reply::of(get(sign("fluxo-test"))).await.status, 404, "the same binding, signed here, is taken");
 }
+
+#[tokio::test]
+async fn a_caller_over_its_rate_on_an_account_gets_429_and_writes_nothing_while_others_go_on() {
+    // One request a second sustained, three at once: the PUT and two entries take the burst.
+    let config = Config::new().var("FLUXO_RATE_PER_MIN", "60").var("FLUXO_RATE_BURST", "3");
+    let app = spawn_with(config).await;
+    let owner = app.merchant(SHOP);
+    owner.open().await;
+    let day = yesterday();
+    let (first, second) =
+        (owner.record(&credit(100, &local_noon(day))).await, owner.record(&credit(200, &local_noon(day))).await);
+    let refused = Reply::of(owner.post_entry(&key(), &credit(300, &local_noon(day)))).await;
+    assert_problem(&refused, 429);
+    let retry_after: u64 = refused.header("retry-after").and_then(|s| s.parse().ok()).expect("Retry-After in seconds");
+    assert!((1..=3).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"caller\";q=3;w=3"));
+    assert_eq!(refused.header("ratelimit"), Some(format!("\"caller\";r=0;t={retry_after}").as_str()));
+    // Another caller on the same account, and the same caller's other account, have buckets of their own.
+    let scopes = [Scope::Read, Scope::Write];
+    let auditor =
+        issue(app.secret().as_bytes(), &TokenBinding::default(), "auditor", &[SHOP.to_owned()], &scopes, hour());
+    let auditor = owner.with_token(auditor.expect("token"));
+    assert_eq!(ids(&auditor.entries_on(day).await), ids(&[first, second]), "the refused entry was not written");
+    let neighbour = app.merchant("shop-2");
+    assert_eq!(
+        Reply::of(neighbour.put_account(&json!({"name": "Next door", "currency": "BRL", "timezone": ZONE})))
+            .await
+            .status,
+        201
+    );
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let admitted = Reply::of(owner.post_entry(&key(), &credit(300, &local_noon(day)))).await;
+    assert_eq!(admitted.status, 201, "after Retry-After the caller is admitted: {}", admitted.text);
+    assert!(
+        admitted.header("ratelimit").is_some_and(|v| v.starts_with("\"caller\";r=0;t=")),
+        "{:?}",
+        admitted.header("ratelimit")
+    );
+}

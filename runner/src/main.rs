@@ -5,11 +5,13 @@
 
 mod consumer;
 mod docs;
+mod limit;
 mod proxy;
 mod serve;
 mod status;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,6 +65,13 @@ struct ServeArgs {
     /// FLUXO_RECONCILE_GRACE ago that is still in no balance. Also once at start.
     #[arg(long, env = "FLUXO_RECONCILE_INTERVAL", default_value = "24h")]
     reconcile_interval: SignedDuration,
+    /// Requests one caller (a token's subject) may make on one account per minute, sustained; past
+    /// it, 429 with Retry-After. WAF's per-token rule is the limit in AWS.
+    #[arg(long, env = "FLUXO_RATE_PER_MIN", default_value = "6000")]
+    rate_per_min: NonZeroU32,
+    /// Requests one caller may make on one account at once before the per-minute rate holds them.
+    #[arg(long, env = "FLUXO_RATE_BURST", default_value = "200")]
+    rate_burst: NonZeroU32,
     /// Create the `demo` account if missing and print a token and a curl example for it.
     #[arg(long)]
     demo: bool,

@@ -1,5 +1,8 @@
 //! The HTTP front of the runner: turns a hyper request into the `lambda_http` request the functions
-//! receive, sends it to `ingest` or `report` as API Gateway would, and turns the answer back.
+//! receive, holds it to the caller's rate limit, sends it to `ingest` or `report` as API Gateway would,
+//! and turns the answer back.
+
+use std::sync::Arc;
 
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
@@ -11,8 +14,17 @@ use fluxo::http::route::route;
 use lambda_http::RequestExt;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 
+use crate::limit::{Admission, Limits};
+
+/// What the runner's front holds: the functions' state and the callers' buckets.
+#[derive(Clone)]
+pub struct Front {
+    pub api: Api,
+    pub limits: Arc<Limits>,
+}
+
 /// The runner's only route: every request goes to the function API Gateway would send it to.
-pub async fn dispatch(State(api): State<Api>, req: Request) -> Response {
+pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     // Read one byte past the limit so the handler can tell "too large" from "exactly the limit".
     let Ok(bytes) = to_bytes(body, BODY_BYTES_MAX + 1).await else {
@@ -32,8 +44,15 @@ pub async fn dispatch(State(api): State<Api>, req: Request) -> Response {
     let mut context = lambda_runtime::Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
     let request = request.with_query_string_parameters(query).with_lambda_context(context);
+    let limited = match limits.admit(&request) {
+        Admission::Refused(response) => return into_axum(response),
+        Admission::Admitted(headers) => headers,
+        Admission::Unmetered => http::HeaderMap::new(),
+    };
     let to_ingest = route(&request).is_ok_and(|r| r.op.is_ingest());
-    let response = if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
+    let mut response =
+        if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
+    response.headers_mut().extend(limited);
     into_axum(response)
 }
 

@@ -1,18 +1,20 @@
 //! `fluxo serve`: the API, the consumer and the relay ticker in one process, with a graceful drain.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use fluxo::auth::{Scope, issue};
 use fluxo::config::{Backends, RelaySource, Settings};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
-use fluxo::handlers::{Api, relay};
+use fluxo::handlers::relay;
 use fluxo::ledger::Ledger;
 use jiff::SignedDuration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
+use crate::limit::{Limits, Rate};
 use crate::status::{self, LastBatch, Status};
 use crate::{ServeArgs, Switch, consumer, docs, proxy};
 
@@ -40,6 +42,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     settings.backend = args.backend.into();
     let backends = Backends::open(&settings, None).await.map_err(|e| e.to_string())?;
     let api = backends.api(&settings).map_err(|e| e.to_string())?;
+    let rate = Rate { per_minute: args.rate_per_min, burst: args.rate_burst };
+    let limits = Arc::new(Limits::new(rate, api.auth.clone()));
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
@@ -69,14 +73,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.relay_tick,
         stop_rx.clone(),
     )));
-    workers.push(tokio::spawn(reconcile_loop(backends.ledger.clone(), args.reconcile_interval, stop_rx)));
+    workers.push(tokio::spawn(reconcile_loop(backends.ledger.clone(), args.reconcile_interval, stop_rx.clone())));
+    workers.push(tokio::spawn(forget_idle_loop(limits.clone(), stop_rx)));
     // Listen for SIGTERM before announcing the address, so a signal right after it still drains.
     let terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     banner(&url, &args, &settings, &backends.ledger).await?;
     let ops = Status { inbox: backends.inbox.clone(), consolidation: args.consolidation == Switch::On, last };
     let ready = status::Ready { ledger: backends.ledger.clone(), inbox: backends.inbox.clone() };
-    let app = router(api, prometheus, ops, ready);
+    let app = router(proxy::Front { api, limits }, prometheus, ops, ready);
     axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);
@@ -89,7 +94,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// `/metrics`, `/status`, `/ready`, the status page at `/`, the contract at `/openapi.yaml` and
 /// `/docs`; everything else goes to the functions.
-fn router(api: Api, prometheus: PrometheusHandle, ops: Status, ready: status::Ready) -> Router {
+fn router(front: proxy::Front, prometheus: PrometheusHandle, ops: Status, ready: status::Ready) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(move || std::future::ready(prometheus.render())))
         .route("/ready", axum::routing::get(status::ready).fallback(status::not_allowed).with_state(ready))
@@ -99,7 +104,19 @@ fn router(api: Api, prometheus: PrometheusHandle, ops: Status, ready: status::Re
         .route("/status", axum::routing::get(status::report).fallback(status::not_allowed).with_state(ops))
         .route("/", axum::routing::get(status::page).fallback(status::not_allowed))
         .fallback(proxy::dispatch)
-        .with_state(api)
+        .with_state(front)
+}
+
+/// Drops the callers' buckets that are full again, once a minute, so memory follows the callers
+/// active in the last minutes rather than every caller seen since start.
+async fn forget_idle_loop(limits: Arc<Limits>, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = interval.tick() => limits.forget_idle(),
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// Tails the outbox or the stream: passes `tick` apart (as the stream's event source mapping gathers

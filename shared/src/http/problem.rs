@@ -43,6 +43,9 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Unprocessable(&'static str),
+    /// Over this caller's rate limit; a token is back in this many seconds.
+    #[error("too many requests for this caller and account; retry in {0} s")]
+    Throttled(u64),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -91,6 +94,7 @@ impl ApiError {
             Self::Unprocessable(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", "Request cannot be processed")
             }
+            Self::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many requests"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
@@ -140,8 +144,13 @@ impl ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry_after = match self {
+            Self::Throttled(seconds) => Some(HeaderValue::from(seconds)),
+            Self::Unavailable(_) => Some(HeaderValue::from_static("1")),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
         }
         response
     }
