@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit infra-check tools fmt venv package load bench-throughput
+.PHONY: run test fmt-check lint unit infra-check tools fmt venv package load bench-throughput bench-neighbours
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
@@ -66,7 +66,7 @@ package: venv
 .PHONY: bench bench-coldstart bench-package bench-requests
 
 ## bench: every figure in BENCHMARKS.md, each section's target in turn (about 30 minutes on 2 cores)
-bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput
+bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours
 
 ## bench-coldstart: each function's release binary (built as packaged, for x86_64) and a hello-world
 ## lambda_runtime floor under a loopback Runtime API emulator, against a TLS stand-in for AWS, with and
@@ -111,6 +111,12 @@ load: venv
 bench-throughput: venv
 	$(CARGO) build --release -p fluxo
 	tests/load/run.sh throughput
+
+## bench-neighbours: the per-caller rate limit of `fluxo serve` under a flood (BENCHMARKS.md): one merchant
+## at 50 entries/s through quiet and noisy phases while another floods at ten times its limit, audited
+bench-neighbours: venv
+	$(CARGO) build --release -p fluxo
+	tests/load/run.sh neighbours
 
 .PHONY: fuzz
 

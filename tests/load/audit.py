@@ -35,6 +35,7 @@ DAYS_BEFORE = 2
 DAYS_AFTER = 2
 REQUEST_TIMEOUT_S = 10
 POLL_S = 0.5
+THROTTLED_RETRIES = 5
 
 
 def get_json(url: str, token: str | None) -> tuple[int, object]:
@@ -42,11 +43,16 @@ def get_json(url: str, token: str | None) -> tuple[int, object]:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
+    for _ in range(THROTTLED_RETRIES):
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            # The token's rate limit on the account may still be spent by the run: wait as told.
+            if error.code != 429:
+                return error.code, None
+            time.sleep(int(error.headers.get("Retry-After", "1")))
+    return 429, None
 
 
 def wait_quiescent(base_url: str, deadline: float) -> str:

@@ -6,6 +6,8 @@
 #   tests/load/run.sh load         peak (50 reads/s + 50 entries/s for 3 min), then the ingest ramp
 #   tests/load/run.sh throughput   1,000 entries/s for 60 s with lag, then the ingest, report and
 #                                  health ramps
+#   tests/load/run.sh neighbours   one merchant at 50 entries/s while another floods at ten times
+#                                  its rate limit (by default the runner's: 6,000/min, 200 at once)
 #
 # Everything a run leaves (server logs, k6 summaries, /metrics scrapes, the data directory) is in
 # target/load/<UTC time>-<mode>/. Environment: FLUXO_BIN (default target/release/fluxo), K6 (default
@@ -17,7 +19,9 @@ cd "$(dirname "$0")/../.."
 MODE=${1:-}
 case "$MODE" in
   load | throughput) ;;
-  *) echo "usage: $0 load|throughput" >&2; exit 2 ;;
+  # The limit under test: the defaults of `fluxo serve` unless FLUXO_RATE_* say otherwise.
+  neighbours) export FLUXO_RATE_PER_MIN=${FLUXO_RATE_PER_MIN:-6000} FLUXO_RATE_BURST=${FLUXO_RATE_BURST:-200} ;;
+  *) echo "usage: $0 load|throughput|neighbours" >&2; exit 2 ;;
 esac
 
 BIN=${FLUXO_BIN:-target/release/fluxo}
@@ -25,7 +29,8 @@ K6=${K6:-.venv/bin/k6}
 ACCOUNTS_N=${ACCOUNTS_N:-20}
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=target/load/$RUN_ID-$MODE
-mkdir -p "$OUT/data"
+# The runner refuses a data directory open to others.
+mkdir -p "$OUT" && mkdir -m 700 "$OUT/data"
 FAILED=()
 
 # The server: a fresh data directory, a free loopback port, logs to a file. These runs measure the
@@ -64,6 +69,7 @@ run_k6() {
   local accounts=() args=()
   for i in $(seq 0 $((ACCOUNTS_N - 1))); do accounts+=("load-$RUN_ID-$name-$i"); done
   if [ "$name" = throughput ]; then accounts+=("load-$RUN_ID-probe"); fi
+  if [ "$name" = neighbours ]; then accounts=("load-$RUN_ID-flooder" "load-$RUN_ID-steady"); fi
   for a in "${accounts[@]}"; do args+=(--account "$a"); done
   local token
   token=$("$BIN" token --data-dir "$OUT/data" --ttl 2h "${args[@]}")
@@ -75,13 +81,13 @@ run_k6() {
   TOKEN=$token "$K6" run --no-usage-report --quiet -e BASE_URL="$URL" -e TOKEN="$token" -e ACCOUNTS="$list" \
     -e OUT_DIR="$OUT" -e RUN_NAME="$name" "$@" "tests/load/$script" >"$OUT/$name.k6.log" 2>&1 || rc=$?
   # handleSummary wrote the figures to stdout, which is the log: show them.
-  sed -n '/^\(peak\|ingest\|report\|health\|throughput\):/,$p' "$OUT/$name.k6.log"
+  sed -n '/^\(peak\|ingest\|report\|health\|throughput\|neighbours\):/,$p' "$OUT/$name.k6.log"
   local audit_args=()
   case "$rc" in
     0) ;;
     # A ramp stops itself at its first broken step (exit 99), abandoning the requests in flight: the
     # audit accepts those entries either way, and only those.
-    99) if [ "$name" = peak ] || [ "$name" = throughput ]; then FAILED+=("$name: thresholds crossed"); else audit_args+=(--allow-in-doubt); fi ;;
+    99) if [ "$name" = peak ] || [ "$name" = throughput ] || [ "$name" = neighbours ]; then FAILED+=("$name: thresholds crossed"); else audit_args+=(--allow-in-doubt); fi ;;
     *) FAILED+=("$name: k6 exited $rc, see $OUT/$name.k6.log"); tail -20 "$OUT/$name.k6.log" ;;
   esac
   if [ -f "$OUT/$name.expected.json" ]; then
@@ -102,6 +108,9 @@ scrape_metrics() {
 if [ "$MODE" = load ]; then
   run_k6 peak peak.js
   run_k6 ingest ingest.js
+elif [ "$MODE" = neighbours ]; then
+  run_k6 neighbours neighbours.js
+  python3 tests/load/phases.py "$OUT/server.log" "${PHASE:-30s}"
 else
   scrape_metrics &
   SCRAPER=$!
