@@ -4,14 +4,14 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint unit infra-check tools fmt venv package load bench-throughput bench-neighbours
+.PHONY: run test fmt-check lint deny deny-advisories unit infra-check tools fmt venv requirements package load bench-throughput bench-neighbours
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint unit infra-check contract
+test: fmt-check lint deny unit infra-check contract
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -25,6 +25,21 @@ unit: tools venv
 	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http)' --no-fail-fast
 	# The capacity meter the cost benchmark rests on bills as DynamoDB does (benches/test_meter.py).
 	.venv/bin/python3 -m unittest benches/test_meter.py
+
+CARGO_DENY_VERSION := 0.20.2
+
+## deny: cargo-deny (deny.toml) on the workspace and fuzz/: only permissive licences, no banned crate
+## (rsa, openssl-sys), crates.io as the only source. Offline; the advisories need `make deny-advisories`
+deny:
+	@cargo deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' || \
+		$(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	cargo deny --locked check bans licenses sources
+	cargo deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check bans licenses sources
+
+## deny-advisories: the RustSec advisories for both graphs; fetches the database from GitHub
+deny-advisories: deny
+	cargo deny --locked check advisories
+	cargo deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check advisories
 
 ## infra-check: infra/ statically (no provider download): terraform fmt when terraform is installed,
 ## checkov with zero failed checks, and the invariants test (shared/tests/infra.rs)
@@ -155,5 +170,15 @@ venv: .venv/.installed
 
 .venv/.installed: requirements-dev.txt
 	python3 -m venv .venv
-	.venv/bin/pip install --quiet -r requirements-dev.txt
+	.venv/bin/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+PIP_TOOLS_VERSION := 7.7.0
+
+## requirements: compile requirements-dev.in into the hashed lock requirements-dev.txt (pip-tools in
+## a venv of its own), after changing a tool's version there
+requirements:
+	python3 -m venv .venv-pip-tools
+	.venv-pip-tools/bin/pip install --quiet pip-tools==$(PIP_TOOLS_VERSION)
+	.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements-dev.txt requirements-dev.in

