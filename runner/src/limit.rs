@@ -63,15 +63,20 @@ pub struct Limits {
     limiter: Limiter,
     clock: DefaultClock,
     rate: Rate,
+    /// `RateLimit-Policy`, the same on every answer.
+    policy: HeaderValue,
     auth: Authenticator,
 }
 
 impl Limits {
-    pub fn new(rate: Rate, auth: Authenticator) -> Self {
+    /// # Errors
+    /// When the policy cannot be a header value, which digits and quotes always can.
+    pub fn new(rate: Rate, auth: Authenticator) -> Result<Self, http::header::InvalidHeaderValue> {
         let clock = DefaultClock::default();
         let quota = Quota::per_minute(rate.per_minute).allow_burst(rate.burst);
         let limiter = RateLimiter::dashmap_with_clock(quota, clock.clone()).with_middleware();
-        Self { limiter, clock, rate, auth }
+        let policy = HeaderValue::from_str(&rate.policy())?;
+        Ok(Self { limiter, clock, rate, policy, auth })
     }
 
     /// Takes one token from the caller's bucket for `req`'s account, or says when one will be back.
@@ -117,12 +122,9 @@ impl Limits {
 
     fn headers(&self, remaining: u32, reset: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        let pairs =
-            [("ratelimit-policy", self.rate.policy()), ("ratelimit", format!("\"caller\";r={remaining};t={reset}"))];
-        for (name, value) in pairs {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(name, value);
-            }
+        headers.insert("ratelimit-policy", self.policy.clone());
+        if let Ok(state) = HeaderValue::from_str(&format!("\"caller\";r={remaining};t={reset}")) {
+            headers.insert("ratelimit", state);
         }
         headers
     }
@@ -142,7 +144,7 @@ mod tests {
             per_minute: NonZeroU32::new(per_minute).expect("rate"),
             burst: NonZeroU32::new(burst).expect("burst"),
         };
-        Limits::new(rate, Authenticator::jwt(SECRET, &TokenBinding::default()))
+        Limits::new(rate, Authenticator::jwt(SECRET, &TokenBinding::default())).expect("limits")
     }
 
     fn request(path: &str, subject: &str, accounts: &[&str]) -> Request {

@@ -43,7 +43,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let backends = Backends::open(&settings, None).await.map_err(|e| e.to_string())?;
     let api = backends.api(&settings).map_err(|e| e.to_string())?;
     let rate = Rate { per_minute: args.rate_per_min, burst: args.rate_burst };
-    let limits = Arc::new(Limits::new(rate, api.auth.clone()));
+    let limits = Arc::new(Limits::new(rate, api.auth.clone()).map_err(|e| format!("rate limit policy: {e}"))?);
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
