@@ -44,12 +44,13 @@ pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) 
     let mut context = lambda_runtime::Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
     let request = request.with_query_string_parameters(query).with_lambda_context(context);
-    let limited = match limits.admit(&request) {
+    let matched = route(&request).ok();
+    let limited = match limits.admit(&request, matched.as_ref()) {
         Admission::Refused(response) => return into_axum(response),
         Admission::Admitted(headers) => headers,
         Admission::Unmetered => http::HeaderMap::new(),
     };
-    let to_ingest = route(&request).is_ok_and(|r| r.op.is_ingest());
+    let to_ingest = matched.is_some_and(|r| r.op.is_ingest());
     let mut response =
         if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
     response.headers_mut().extend(limited);
