@@ -4,7 +4,9 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint deny deny-advisories unit infra-check tools fmt venv requirements package load bench-throughput bench-neighbours
+.PHONY: run test fmt-check lint deny deny-advisories unit infra-check contract tools fmt venv requirements \
+	package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours \
+	load fuzz redoc
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
@@ -50,8 +52,6 @@ infra-check: tools venv
 	.venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 	$(CARGO) nextest run --workspace -E 'binary(infra)' --no-fail-fast
 
-.PHONY: contract
-
 ## contract: schemathesis (pinned in requirements-dev.txt) generates requests from docs/openapi.yaml
 ## against a fresh `fluxo serve`; fails on any 5xx and any status, header or body outside the document
 contract: venv
@@ -60,7 +60,14 @@ contract: venv
 ## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
 tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
-	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	@test -x /usr/bin/chromium || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update && apt-get install -y --no-install-recommends chromium; \
+		else \
+			echo "the status page's browser tests need Chromium at /usr/bin/chromium: install it with your" \
+				"system's package manager (on Debian: apt-get install chromium), then run make again" >&2; \
+			exit 1; \
+		fi; }
 
 fmt:
 	$(CARGO) fmt --all
@@ -77,8 +84,6 @@ package: venv
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(LAMBDA_OPT) cargo-lambda lambda build --release --arm64 --output-format zip \
 		--disable-optimizations --no-default-features -p ingest -p report -p consolidate -p relay
 	@ls -l target/lambda/*/bootstrap.zip
-
-.PHONY: bench bench-coldstart bench-package bench-requests
 
 ## bench: every figure in BENCHMARKS.md, each section's target in turn (about 30 minutes on 2 cores)
 bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours
@@ -106,8 +111,6 @@ bench-requests: venv
 	$(CARGO) build --release -p fluxo
 	.venv/bin/python3 benches/cost.py --entries $(ENTRIES)
 
-.PHONY: bench-cpu
-
 ## bench-cpu: handler CPU per request over in-memory ports (criterion, shared/benches/handlers.rs):
 ## ingest, consolidation per entry and the daily and 31-day reports, each auth mode; then instructions
 ## per call under valgrind's callgrind (shared/benches/instructions.sh), which the machine's load does not move
@@ -133,8 +136,6 @@ bench-neighbours: venv
 	$(CARGO) build --release -p fluxo
 	tests/load/run.sh neighbours
 
-.PHONY: fuzz
-
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= entry_body money dates message request
 CARGO_FUZZ_VERSION := 0.13.2
@@ -153,8 +154,6 @@ fuzz:
 		$(CARGO) fuzz run --sanitizer none $$t $(CURDIR)/fuzz/target/corpus/$$t $(CURDIR)/fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict || exit 1; \
 	done
-
-.PHONY: redoc
 
 REDOC_VERSION := 2.5.4
 REDOC_TGZ_SHA256 := 44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
