@@ -72,7 +72,7 @@ tools:
 fmt:
 	$(CARGO) fmt --all
 
-# The Lambda packages are built for size: opt-level "s" takes about 29% off each zip (BENCHMARKS.md,
+# The Lambda packages are built for size with opt-level "s" (what it saves: BENCHMARKS.md,
 # "Package size"). Only these builds: `fluxo serve` and the benchmarks keep the release profile's 3.
 LAMBDA_OPT = CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 
