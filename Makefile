@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint deny deny-advisories unit infra-check contract tools fmt venv requirements \
+.PHONY: run test fmt-check lint deny deny-advisories doc unit infra-check contract tools fmt venv requirements \
 	package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours \
 	load fuzz redoc
 
@@ -13,7 +13,7 @@ run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint deny unit infra-check contract
+test: fmt-check lint deny doc unit infra-check contract
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -27,6 +27,11 @@ unit: tools venv
 	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http)' --no-fail-fast
 	# The capacity meter the cost benchmark rests on bills as DynamoDB does (benches/test_meter.py).
 	.venv/bin/python3 -m unittest benches/test_meter.py
+
+## doc: the library's documentation with rustdoc's warnings denied, so the module map's links and every
+## intra-doc link cannot rot (--lib: the runner's binary is called fluxo like the library)
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --lib
 
 CARGO_DENY_VERSION := 0.20.2
 

@@ -52,7 +52,7 @@ impl Default for QueueSettings {
 }
 
 /// The embedded queue in `queue.sqlite`: its writer, which commits concurrent sends, receives and
-/// deletes in groups (see [`Writer`]), and one reader connection for the depths.
+/// deletes in groups (see `sqlite::Writer`), and one reader connection for the depths.
 #[derive(Clone)]
 pub struct EmbeddedQueue {
     writer: Writer,

@@ -207,7 +207,7 @@ pub(crate) fn failure(e: &rusqlite::Error) -> PortError {
     }
 }
 
-/// Lets `?` turn SQLite errors into port errors inside [`Db::call`] and [`Writer::write`] closures.
+/// Lets `?` turn SQLite errors into port errors inside `Db::call` and `Writer::write` closures.
 impl From<rusqlite::Error> for PortError {
     fn from(e: rusqlite::Error) -> Self {
         failure(&e)

@@ -86,7 +86,7 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[];
 const ENTRY_COLUMNS: &str = "account_id, id, type, amount, currency, description, occurred_at, business_date, recorded_at, reverses, reversed_by";
 
 /// The embedded ledger store on `ledger.sqlite`: its writer, which commits concurrent writes in groups
-/// (see [`Writer`]), and one reader connection.
+/// (see `sqlite::Writer`), and one reader connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     writer: Writer,
