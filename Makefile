@@ -38,15 +38,15 @@ CARGO_DENY_VERSION := 0.20.2
 ## deny: cargo-deny (deny.toml) on the workspace and fuzz/: only permissive licences, no banned crate
 ## (rsa, openssl-sys), crates.io as the only source. Offline; the advisories need `make deny-advisories`
 deny:
-	@cargo deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' || \
+	@$(CARGO) deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' || \
 		$(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
-	cargo deny --locked check bans licenses sources
-	cargo deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check bans licenses sources
+	$(CARGO) deny --locked check bans licenses sources
+	$(CARGO) deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check bans licenses sources
 
 ## deny-advisories: the RustSec advisories for both graphs; fetches the database from GitHub
 deny-advisories: deny
-	cargo deny --locked check advisories
-	cargo deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check advisories
+	$(CARGO) deny --locked check advisories
+	$(CARGO) deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check advisories
 
 ## infra-check: infra/ statically (no provider download): terraform fmt when terraform is installed,
 ## checkov with zero failed checks, and the invariants test (shared/tests/infra.rs)
