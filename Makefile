@@ -24,7 +24,7 @@ lint:
 unit: tools venv
 	$(CARGO) nextest run --workspace --no-fail-fast
 	# The same black-box tests again, against `fluxo serve --backend aws` on the moto emulator.
-	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http)' --no-fail-fast
+	FLUXO_TEST_BACKEND=aws $(CARGO) nextest run --workspace -E 'binary(http) | binary(batch)' --no-fail-fast
 	# The capacity meter the cost benchmark rests on bills as DynamoDB does (benches/test_meter.py).
 	.venv/bin/python3 -m unittest benches/test_meter.py
 

@@ -596,6 +596,7 @@ pub fn request(data: &[u8]) {
             Op::Health => "/health".to_owned(),
             Op::GetAccount | Op::PutAccount => format!("/v1/accounts/{}", r.account),
             Op::ListEntries | Op::RecordEntry => format!("/v1/accounts/{}/entries", r.account),
+            Op::RecordBatch => format!("/v1/accounts/{}/entries/batch", r.account),
             Op::GetEntry => format!("/v1/accounts/{}/entries/{}", r.account, r.entry),
             Op::ReverseEntry => format!("/v1/accounts/{}/entries/{}/reversal", r.account, r.entry),
             Op::BalanceRange => format!("/v1/accounts/{}/balances/daily", r.account),

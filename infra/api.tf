@@ -13,7 +13,7 @@ locals {
 
   # Which function serves each operation (shared/src/http/route.rs: Op::is_ingest). Every
   # operationId of the document must be in exactly one list; a precondition below checks it.
-  ingest_operations = ["putAccount", "recordEntry", "reverseEntry"]
+  ingest_operations = ["putAccount", "recordEntry", "recordBatch", "reverseEntry"]
   report_operations = ["health", "getAccount", "listEntries", "getEntry", "getDailyBalance", "getBalanceRange"]
 
   # The document's routes the functions serve: those marked `x-fluxo-runner: true` (such as

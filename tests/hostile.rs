@@ -32,14 +32,16 @@ use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
 use support::calendar::{ZONE, days_before, local_noon, today};
-use support::client::{credit, id, key};
-use support::{Day, Merchant, Reply, TestApp, assert_fields, assert_problem, spawn_app};
+use support::client::{credit, id, key, keyed};
+use support::{Config, Day, Merchant, Reply, TestApp, assert_fields, assert_problem, spawn_with};
 
 const SHOP: &str = "shop-1";
 const NEIGHBOUR: &str = "shop-2";
 /// The largest body the HTTP edge reads (`fluxo::http::BODY_BYTES_MAX`); the bombs stay within it, so
 /// the parser, not the size check, has to refuse them.
 const BODY_LIMIT: usize = fluxo::http::BODY_BYTES_MAX;
+/// The largest batch body (`fluxo::http::BATCH_BODY_BYTES_MAX`).
+const BATCH_LIMIT: usize = fluxo::http::BATCH_BODY_BYTES_MAX;
 /// Ten kilobytes: an id or a key far past any length the contract allows, well inside the body limit.
 const TEN_KB: usize = 10 * 1024;
 
@@ -74,7 +76,10 @@ struct Shop {
 
 impl Shop {
     async fn open() -> Self {
-        let app = spawn_app().await;
+        // The table and the check of its keys send some thousand requests to one account at once;
+        // the caller's rate limit, which has tests of its own, is set far above that.
+        let limits = Config::new().var("FLUXO_RATE_PER_MIN", "6000000").var("FLUXO_RATE_BURST", "100000");
+        let app = spawn_with(limits).await;
         let owner = app.merchant(SHOP);
         owner.open().await;
         let neighbour = app.merchant(NEIGHBOUR);
@@ -119,6 +124,17 @@ impl Shop {
     /// POST of an entry by the owner; see [`Shop::post_as`].
     fn post(&self, body: impl Into<String>) -> RequestBuilder {
         self.post_as(&self.owner, body)
+    }
+
+    /// A good credit as a batch element under a fresh key.
+    fn keyed_good(&self) -> String {
+        keyed(&self.key(), &credit(100, &self.at)).to_string()
+    }
+
+    /// POST of a batch with a raw JSON body by the owner. Bodies stay within the batch limit unless
+    /// the row is about the limit.
+    fn batch(&self, body: impl Into<String>) -> RequestBuilder {
+        self.owner.post_batch_body(Some("application/json"), body)
     }
 
     /// A reversal of the shop's entry with a raw JSON body under a fresh key.
@@ -396,6 +412,52 @@ fn table(shop: &Shop) -> Vec<Case> {
             404,
         ),
         raw("a literal . segment", shop.raw("GET", &format!("/v1/accounts/shop-1/./entries?date={day}"), "", ""), 404),
+        // Batches: what is wrong with a batch itself refuses all of it, and none of its keys is claimed.
+        case(
+            "a batch one byte over 256 KiB",
+            shop.batch({
+                let body = format!(r#"{{"entries":[{}]}}"#, shop.keyed_good());
+                format!("{body}{}", " ".repeat(BATCH_LIMIT + 1 - body.len()))
+            }),
+            413,
+        ),
+        invalid(
+            "a batch of 501 entries",
+            shop.batch(format!(
+                r#"{{"entries":[{}]}}"#,
+                (0..501).map(|_| shop.keyed_good()).collect::<Vec<_>>().join(",")
+            )),
+            "entries",
+        ),
+        invalid(
+            "a batch whose third entry repeats the first one's key",
+            shop.batch({
+                let first = shop.keyed_good();
+                format!(r#"{{"entries":[{first},{},{first}]}}"#, shop.keyed_good())
+            }),
+            "entries[2].idempotency_key",
+        ),
+        invalid(
+            "a batch body of 100,000 nested arrays",
+            shop.batch(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))),
+            "body",
+        ),
+        invalid(
+            "entries of 40,000 nested objects",
+            shop.batch(format!(r#"{{"entries":{}1{}}}"#, r#"{"a":"#.repeat(40_000), "}".repeat(40_000))),
+            "entries",
+        ),
+        invalid("entries as a string", shop.batch(r#"{"entries":"[]"}"#), "entries"),
+        invalid(
+            "a zero-width space inside the member entries",
+            shop.batch(format!(r#"{{"entr\u200bies":[{}]}}"#, shop.keyed_good())),
+            "entr\u{200b}ies",
+        ),
+        invalid(
+            "a batch envelope with a second member",
+            shop.batch(format!(r#"{{"entries":[{}],"entries_count":1}}"#, shop.keyed_good())),
+            "entries_count",
+        ),
         // JSON bombs within the 16 KiB a body may have.
         case(
             "8,000 nested arrays in a description",
@@ -650,4 +712,67 @@ async fn given_a_shop_when_hostile_requests_arrive_then_each_gets_its_4xx_as_a_p
         assert_eq!(reply.status, 201, "the key {k} was claimed by a refused request: {}", reply.text);
     }
     assert_eq!(shop.owner.entries_on(yesterday()).await.len(), keys.len() + 1, "one entry per key, and the first");
+}
+
+/// `body`, a raw JSON object with at least one member, with `idempotency_key` first.
+fn element(key: &str, body: &str) -> String {
+    let members = body.strip_prefix('{').unwrap_or_else(|| panic!("not an object: {body}"));
+    format!(r#"{{"idempotency_key":"{key}",{members}"#)
+}
+
+#[tokio::test]
+async fn given_a_batch_mixing_hostile_and_good_entries_then_only_the_good_are_recorded_and_each_hostile_one_is_named() {
+    // GIVEN a shop, and hostile entry bodies from the table, each with the field it must be refused for.
+    let shop = Shop::open().await;
+    let hostile: Vec<(String, &str)> = vec![
+        (shop.amount("1e300"), "amount"),
+        (shop.amount("9223372036854775808"), "amount"),
+        (shop.amount("1e400"), "entry"),
+        (shop.amount(r#""R$ 15,00""#), "amount"),
+        (shop.amount("-0"), "amount"),
+        (shop.described(r#""a\u0000b""#), "description"),
+        (shop.described(r#""\u001b[2J\u001b[31mPAID""#), "description"),
+        (shop.described(r#""\u202eDIAP""#), "description"),
+        (shop.described(r#""pa\u200bid""#), "description"),
+        (r#"{"type":"credit","amount":5,"currency":"ＢＲＬ"}"#.to_owned(), "currency"),
+        (wide_object(1_500), "k0"),
+        (format!("{{{}}}", vec![r#""amount":1"#; 1_000].join(",")), "amount"),
+    ];
+    let mut elements = vec![shop.keyed_good()];
+    let mut expected: Vec<(u64, &str)> = vec![(201, "")];
+    for (body, field) in &hostile {
+        elements.push(element(&shop.key(), body));
+        expected.push((422, field));
+    }
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    elements.extend(["[1]".to_owned(), "null".to_owned(), r#""a string""#.to_owned(), nested, shop.keyed_good()]);
+    expected.extend([(422, "entry"), (422, "entry"), (422, "entry"), (422, "entry"), (201, "")]);
+
+    // WHEN they are sent as one batch.
+    let reply = Reply::of(shop.batch(format!(r#"{{"entries":[{}]}}"#, elements.join(",")))).await;
+
+    // THEN each good entry is recorded and each hostile one refused alone, naming its field.
+    let body = reply.expect(200);
+    let results = body["results"].as_array().unwrap_or_else(|| panic!("no results in {body}"));
+    assert_eq!(results.len(), expected.len(), "one result per element: {body}");
+    let mut recorded = vec![shop.entry.clone()];
+    for (result, (status, field)) in results.iter().zip(&expected) {
+        assert_eq!(result["status"], *status, "{result}");
+        if *status == 201 {
+            recorded.push(result["entry"].clone());
+            continue;
+        }
+        let errors = result["problem"]["errors"].as_array().unwrap_or_else(|| panic!("no errors in {result}"));
+        assert!(errors.iter().any(|e| e["field"] == *field), "{field} is not named in {result}");
+    }
+    recorded.sort_by_key(id);
+    let mut listed = shop.owner.entries_on(yesterday()).await;
+    listed.sort_by_key(id);
+    assert_eq!(listed, recorded, "the day holds the baseline and the good entries only");
+
+    // AND no hostile entry claimed its key.
+    for k in shop.keys.take().iter().skip(1).filter(|k| IdempotencyKey::parse(k).is_ok()).take(hostile.len()) {
+        let reply = Reply::of(shop.owner.post_entry(k, &credit(1, &shop.at))).await;
+        assert_eq!(reply.status, 201, "the key {k} was claimed by a refused entry: {}", reply.text);
+    }
 }

@@ -11,8 +11,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use fluxo::auth::Authenticator;
+use fluxo::http::BATCH_BODY_BYTES_MAX;
 use fluxo::http::problem::ApiError;
-use fluxo::http::route::Route;
+use fluxo::http::route::{Op, Route};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -79,24 +80,46 @@ impl Limits {
         Ok(Self { limiter, clock, rate, policy, auth })
     }
 
-    /// Takes one token from the caller's bucket for the account of `req`'s `route`, or says when
-    /// one will be back.
+    /// Takes one token from the caller's bucket for the account of `req`'s `route` (one per entry
+    /// for a batch), or says when they will be back.
     pub fn admit(&self, req: &Request, route: Option<&Route>) -> Admission {
         let Some(key) = self.key(req, route) else { return Admission::Unmetered };
-        match self.limiter.check_key(&key) {
-            Ok(state) => {
+        let cells = match route.map(|r| r.op) {
+            Some(Op::RecordBatch) => self.batch_cost(req.body()),
+            _ => NonZeroU32::MIN,
+        };
+        match self.limiter.check_key_n(&key, cells) {
+            Ok(Ok(state)) => {
                 let remaining = state.remaining_burst_capacity();
                 let reset = self.rate.seconds_for(self.rate.burst.get().saturating_sub(remaining));
                 Admission::Admitted(self.headers(remaining, reset))
             }
-            Err(not_until) => {
+            Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(self.clock.now());
                 let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
                 let mut refused = ApiError::Throttled(retry_after).into_response();
                 refused.headers_mut().extend(self.headers(0, retry_after));
                 Admission::Refused(refused)
             }
+            // `batch_cost` is at most the burst, which the bucket can always hold.
+            Err(_) => Admission::Unmetered,
         }
+    }
+
+    /// What a batch costs: one token per entry, at most the whole burst (so a batch is never refused
+    /// for good), at least one. The count is read here without parsing the entries; a body that is
+    /// not a batch, or is over the size limit, costs one, and the function refuses it.
+    fn batch_cost(&self, body: &[u8]) -> NonZeroU32 {
+        if body.len() > BATCH_BODY_BYTES_MAX {
+            return NonZeroU32::MIN;
+        }
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            entries: Vec<serde::de::IgnoredAny>,
+        }
+        let entries = serde_json::from_slice::<Envelope>(body).map_or(1, |e| e.entries.len());
+        let entries = u32::try_from(entries).unwrap_or(u32::MAX).min(self.rate.burst.get());
+        NonZeroU32::new(entries).unwrap_or(NonZeroU32::MIN)
     }
 
     /// Forgets the buckets that are full again, which hold nothing a fresh one would not.
@@ -157,6 +180,10 @@ mod tests {
     }
 
     fn request(path: &str, subject: &str, accounts: &[&str]) -> Request {
+        with_body(path, subject, accounts, "")
+    }
+
+    fn with_body(path: &str, subject: &str, accounts: &[&str], body: &str) -> Request {
         let accounts: Vec<String> = accounts.iter().map(|a| (*a).to_owned()).collect();
         let binding = TokenBinding::default();
         let token =
@@ -165,7 +192,8 @@ mod tests {
         http::Request::builder()
             .uri(path)
             .header("authorization", format!("Bearer {token}"))
-            .body(lambda_http::Body::Empty)
+            .method(if body.is_empty() { "GET" } else { "POST" })
+            .body(lambda_http::Body::from(body))
             .expect("request")
     }
 
@@ -234,6 +262,31 @@ mod tests {
         forged.headers_mut().insert("authorization", HeaderValue::from_static("Bearer not-a-token"));
         assert!(matches!(limits.check(&forged), Admission::Unmetered));
         assert_eq!(limits.held(), 0);
+    }
+
+    #[test]
+    fn a_batch_costs_one_token_per_entry_and_at_most_the_burst() {
+        let shop = limits(60, 5);
+        let batch = |n: usize| {
+            let entries = vec!["{}"; n].join(",");
+            with_body("/v1/accounts/shop/entries/batch", "alice", &["shop"], &format!(r#"{{"entries":[{entries}]}}"#))
+        };
+        assert_eq!(header(&admitted(shop.check(&batch(3))), "ratelimit"), "\"caller\";r=2;t=3");
+        assert!(matches!(shop.check(&batch(3)), Admission::Refused(_)), "3 entries passed with 2 tokens left");
+        admitted(shop.check(&batch(2)));
+        let other = limits(60, 5);
+        let big = with_body(
+            "/v1/accounts/shop/entries/batch",
+            "bob",
+            &["shop"],
+            &format!(r#"{{"entries":[{}]}}"#, vec!["1"; 50].join(",")),
+        );
+        assert_eq!(header(&admitted(other.check(&big)), "ratelimit"), "\"caller\";r=0;t=5");
+        let malformed = with_body("/v1/accounts/shop/entries/batch", "carol", &["shop"], "{not json");
+        assert_eq!(header(&admitted(other.check(&malformed)), "ratelimit"), "\"caller\";r=4;t=1");
+        let oversized = format!(r#"{{"entries":[{{}},{{}}]}}{}"#, " ".repeat(BATCH_BODY_BYTES_MAX));
+        let oversized = with_body("/v1/accounts/shop/entries/batch", "dave", &["shop"], &oversized);
+        assert_eq!(header(&admitted(other.check(&oversized)), "ratelimit"), "\"caller\";r=4;t=1");
     }
 
     #[test]

@@ -66,11 +66,13 @@ struct ServeArgs {
     #[arg(long, env = "FLUXO_RECONCILE_INTERVAL", default_value = "24h")]
     reconcile_interval: SignedDuration,
     /// Requests one caller (a token's subject) may make on one account per minute, sustained; past
-    /// it, 429 with Retry-After. WAF's per-token rule is the limit in AWS.
+    /// it, 429 with Retry-After. A batch counts one per entry. WAF's per-token rule is the limit in
+    /// AWS (it counts requests).
     #[arg(long, env = "FLUXO_RATE_PER_MIN", default_value = "6000")]
     rate_per_min: NonZeroU32,
-    /// Requests one caller may make on one account at once before the per-minute rate holds them.
-    #[arg(long, env = "FLUXO_RATE_BURST", default_value = "200")]
+    /// Requests one caller may make on one account at once before the per-minute rate holds them:
+    /// by default a full batch (500 entries). A batch bigger than the burst takes the whole burst.
+    #[arg(long, env = "FLUXO_RATE_BURST", default_value = "500")]
     rate_burst: NonZeroU32,
     /// Create the `demo` account if missing and print a token and a curl example for it.
     #[arg(long)]

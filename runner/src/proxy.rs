@@ -26,25 +26,19 @@ pub struct Front {
 /// The runner's only route: every request goes to the function API Gateway would send it to.
 pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    // Read one byte past the limit so the handler can tell "too large" from "exactly the limit".
-    let Ok(bytes) = to_bytes(body, BODY_BYTES_MAX + 1).await else {
-        // The rest of the body stays unread, so this connection cannot carry another request.
-        let mut refused = into_axum(ApiError::TooLarge.into_response());
-        refused.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-        return refused;
-    };
-    let body = match String::from_utf8(bytes.to_vec()) {
-        Ok(text) if !text.is_empty() => lambda_http::Body::Text(text),
-        Ok(_) => lambda_http::Body::Empty,
-        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
-    };
-    let request = lambda_http::Request::from_parts(parts, body);
-    let query: QueryMap = request.uri().query().unwrap_or_default().parse().unwrap_or_default();
+    let query: QueryMap = parts.uri.query().unwrap_or_default().parse().unwrap_or_default();
     // A request id per request, as the Lambda runtime gives each invocation, so log lines correlate.
     let mut context = lambda_runtime::Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
-    let request = request.with_query_string_parameters(query).with_lambda_context(context);
+    let mut request = lambda_http::Request::from_parts(parts, lambda_http::Body::Empty)
+        .with_query_string_parameters(query)
+        .with_lambda_context(context);
     let matched = route(&request).ok();
+    let limit = matched.as_ref().map_or(BODY_BYTES_MAX, |r| r.op.body_bytes_max());
+    match read_body(body, limit).await {
+        Ok(body) => *request.body_mut() = body,
+        Err(refused) => return refused,
+    }
     let limited = match limits.admit(&request, matched.as_ref()) {
         Admission::Refused(response) => return into_axum(response),
         Admission::Admitted(headers) => headers,
@@ -55,6 +49,22 @@ pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) 
         if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
     response.headers_mut().extend(limited);
     into_axum(response)
+}
+
+/// Reads a body up to one byte past the route's `limit`, so the function can tell "too large" from
+/// "exactly the limit"; past that, answers 413 without reading the rest.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<lambda_http::Body, Response> {
+    let Ok(bytes) = to_bytes(body, limit + 1).await else {
+        // The rest of the body stays unread, so this connection cannot carry another request.
+        let mut refused = into_axum(ApiError::TooLarge(limit).into_response());
+        refused.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        return Err(refused);
+    };
+    Ok(match String::from_utf8(bytes.to_vec()) {
+        Ok(text) if !text.is_empty() => lambda_http::Body::Text(text),
+        Ok(_) => lambda_http::Body::Empty,
+        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+    })
 }
 
 fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {

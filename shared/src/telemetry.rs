@@ -41,8 +41,21 @@ pub fn emf(function: &'static str) -> Result<&'static Collector, metrics_cloudwa
 
 /// Field names that may label a metric; anything else a client sent is `other`, so a hostile
 /// request cannot create unbounded label values.
-const KNOWN_FIELDS: &[&str] =
-    &["type", "amount", "description", "occurred_at", "currency", "name", "timezone", "limit", "to", "body"];
+const KNOWN_FIELDS: &[&str] = &[
+    "type",
+    "amount",
+    "description",
+    "occurred_at",
+    "currency",
+    "name",
+    "timezone",
+    "limit",
+    "to",
+    "body",
+    "entries",
+    "entry",
+    "idempotency_key",
+];
 
 pub fn entry_recorded() {
     metrics::counter!("entries_recorded").increment(1);

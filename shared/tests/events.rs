@@ -92,6 +92,10 @@ const AFTER_SEED: &[Expect] = &[
     Expect { file: "scheduled/relay.json", status: 200, check: three_republished },
     // One new entry item among the stream's records: relay publishes it, and nothing fails.
     Expect { file: "dynamodb/stream.json", status: 200, check: nothing_failed },
+    // A point-of-sale batch: two entries recorded and one refused on its own.
+    Expect { file: "apigw-rest/post-batch.json", status: 200, check: two_of_the_batch_recorded },
+    // The same batch through the other kind of API: both entries replayed, the third refused again.
+    Expect { file: "apigw-http/post-batch.json", status: 200, check: the_batch_replayed },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +398,32 @@ fn november_after_the_batch(r: &Reply) {
 fn three_republished(r: &Reply) {
     assert_eq!(r.body["republished"], json!(3), "{}", r.body);
     assert_eq!(r.body["accounts"], json!(1), "{}", r.body);
+}
+
+fn two_of_the_batch_recorded(r: &Reply) {
+    assert_batch(r, [201, 201, 422], false);
+}
+
+fn the_batch_replayed(r: &Reply) {
+    assert_batch(r, [200, 200, 422], true);
+}
+
+/// The post-batch samples' answer: the sale and the change recorded (or replayed), the entry of
+/// amount 0 refused naming its field.
+fn assert_batch(r: &Reply, statuses: [u16; 3], replayed: bool) {
+    let results = r.body["results"].as_array().unwrap_or_else(|| panic!("no results in {}", r.body));
+    let got: Vec<Value> = results.iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(got, statuses.map(|s| json!(s)), "{}", r.body);
+    let entries =
+        [("credit", 1200, "pão de queijo", "2026-11-23T11:15:00Z"), ("debit", 350, "troco", "2026-11-23T11:20:00Z")];
+    for (result, (kind, amount, description, occurred_at)) in results.iter().zip(entries) {
+        EntryId::parse(result["entry"]["id"].as_str().expect("an id")).expect("entry ids are UUIDv7");
+        let mut want = entry_json(kind, amount, json!(description), json!(null), json!(null));
+        want["occurred_at"] = json!(occurred_at);
+        assert_eq!(without(&result["entry"], &["id"]), want, "{result}");
+        assert_eq!(result.get("replayed").is_some_and(|v| v == true), replayed, "{result}");
+    }
+    assert_eq!(results[2]["problem"]["errors"][0]["field"], "amount", "{}", r.body);
 }
 
 fn nothing_failed(r: &Reply) {

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use hcl::{Block, Body, Expression, ObjectKey};
 
 /// The routes of the v1 contract (README, `shared/src/http/route.rs`), as method and path template.
-const CONTRACT: [(&str, &str); 9] = [
+const CONTRACT: [(&str, &str); 10] = [
     ("GET", "/health"),
     ("PUT", "/v1/accounts/{account}"),
     ("GET", "/v1/accounts/{account}"),
     ("POST", "/v1/accounts/{account}/entries"),
+    ("POST", "/v1/accounts/{account}/entries/batch"),
     ("GET", "/v1/accounts/{account}/entries"),
     ("GET", "/v1/accounts/{account}/entries/{id}"),
     ("POST", "/v1/accounts/{account}/entries/{id}/reversal"),

@@ -109,6 +109,13 @@ pub fn debit(amount: i64, at: &str) -> Value {
     json!({"type": "debit", "amount": amount, "occurred_at": at})
 }
 
+/// `body` as a batch element under `key`.
+pub fn keyed(key: &str, body: &Value) -> Value {
+    let mut element = body.clone();
+    element["idempotency_key"] = json!(key);
+    element
+}
+
 /// A fresh idempotency key.
 pub fn key() -> String {
     format!("test-{}", super::random_hex(12))
@@ -161,6 +168,20 @@ impl Merchant {
     /// A POST of an entry with a raw body, for bodies a JSON encoder would never write.
     pub fn post_body(&self, key: &str, content_type: Option<&str>, body: impl Into<String>) -> RequestBuilder {
         let request = self.request(Method::POST, "/entries").header("Idempotency-Key", key).body(body.into());
+        match content_type {
+            Some(ct) => request.header(CONTENT_TYPE, ct),
+            None => request,
+        }
+    }
+
+    /// `POST .../entries/batch` with `entries` (each with its own `idempotency_key`).
+    pub fn post_batch(&self, entries: &[Value]) -> RequestBuilder {
+        self.request(Method::POST, "/entries/batch").json(&json!({ "entries": entries }))
+    }
+
+    /// A batch POST with a raw body, for bodies a JSON encoder would never write.
+    pub fn post_batch_body(&self, content_type: Option<&str>, body: impl Into<String>) -> RequestBuilder {
+        let request = self.request(Method::POST, "/entries/batch").body(body.into());
         match content_type {
             Some(ct) => request.header(CONTENT_TYPE, ct),
             None => request,

@@ -2,6 +2,7 @@
 //!
 //! - [`account`]: account ids, names, currencies and IANA time zones.
 //! - [`money`]: amounts in integer minor units and checked balance arithmetic.
+//! - [`batch`]: a batch of entries sent in one request: its size and distinct keys.
 //! - [`entry`]: the immutable debit or credit entry and its business date.
 //! - [`balance`]: daily movements, monthly rollups and the daily balance computed from them.
 //! - [`consolidation`]: the consolidation policy: a pure planner from a store's snapshot to a plan.
@@ -10,6 +11,7 @@
 
 pub mod account;
 pub mod balance;
+pub mod batch;
 pub mod calendar;
 pub mod consolidation;
 pub mod entry;

@@ -2,15 +2,18 @@
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use serde_json::value::RawValue;
 
 use super::{Api, health};
 use crate::auth::Scope;
 use crate::domain::account::{AccountName, Currency, Zone};
+use crate::domain::batch;
 use crate::domain::calendar::parse_instant;
 use crate::domain::entry::{Description, EntryType};
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::money::Amount;
-use crate::http::input::{Fields, idempotency_key, integer, json_object, text};
-use crate::http::problem::ApiError;
+use crate::http::input::{Fields, idempotency_key, integer, json_batch, json_object, text};
+use crate::http::problem::{ApiError, Problem};
 use crate::http::route::{Op, Route};
 use crate::ledger::{EntryRequest, Written};
 use crate::ports::PutAccount;
@@ -27,6 +30,7 @@ async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>,
         Op::Health => Ok(health()),
         Op::PutAccount => put_account(api, req, &route).await,
         Op::RecordEntry => record_entry(api, req, &route).await,
+        Op::RecordBatch => record_batch(api, req, &route).await,
         Op::ReverseEntry => reverse_entry(api, req, &route).await,
         _ => Err(ApiError::NotFound("route")),
     }
@@ -68,6 +72,93 @@ fn entry_request(mut body: Fields) -> Result<EntryRequest, ApiError> {
         return Err(ApiError::Internal("field parsing reported no error for a missing field".into()));
     };
     Ok(EntryRequest { kind, amount, description, occurred_at, currency })
+}
+
+/// `POST .../entries/batch`: each entry recorded as a single one would be, answered in order. The
+/// envelope's problems (and keys repeated within the batch) refuse the whole batch, with nothing
+/// written; an entry's own problems refuse that entry alone.
+async fn record_batch(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, route, Scope::Write)?;
+    let items: Vec<BatchItem> = json_batch(req)?.into_iter().map(batch_item).collect();
+    batch::check(items.iter().map(|item| match item {
+        Ok((key, _)) => Some(key),
+        Err((key, _)) => key.as_ref(),
+    }))?;
+    let mut valid = Vec::with_capacity(items.len());
+    let refused: Vec<Option<ApiError>> = items
+        .into_iter()
+        .map(|item| match item {
+            Ok(parsed) => {
+                valid.push(parsed);
+                None
+            }
+            Err((_, problem)) => Some(problem),
+        })
+        .collect();
+    let mut written =
+        if valid.is_empty() { Vec::new() } else { api.ledger.record_batch(&account, valid).await? }.into_iter();
+    let results = refused.into_iter().map(|refused| match refused {
+        Some(problem) => Err(problem),
+        None => written
+            .next()
+            .ok_or_else(|| ApiError::Internal("the ledger answered fewer outcomes than entries".into()))?
+            .map_err(ApiError::from),
+    });
+    Ok(crate::http::json(StatusCode::OK, batch_results(results)))
+}
+
+/// One element of a batch: its key and request, or why it is refused (with its key, when that could
+/// be read, for the check that keys are not repeated).
+type BatchItem = Result<(IdempotencyKey, EntryRequest), (Option<IdempotencyKey>, ApiError)>;
+
+fn batch_item(element: Result<Fields, ApiError>) -> BatchItem {
+    let mut fields = element.map_err(|problem| (None, problem))?;
+    let key = fields.required("idempotency_key", text(IdempotencyKey::parse));
+    match (key, entry_request(fields)) {
+        (Some(key), Ok(request)) => Ok((key, request)),
+        (key, Err(problem)) => Err((key, problem)),
+        (None, Ok(_)) => Err((None, ApiError::Internal("field parsing reported no error for a missing key".into()))),
+    }
+}
+
+/// `{"results":[...]}`: per entry, its status with the entry, or its status with the problem.
+fn batch_results(results: impl Iterator<Item = Result<Written, ApiError>>) -> String {
+    #[derive(serde::Serialize)]
+    struct Results {
+        results: Vec<BatchResult>,
+    }
+    to_json(&Results { results: results.map(BatchResult::from).collect() })
+}
+
+#[derive(serde::Serialize)]
+struct BatchResult {
+    status: u16,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<Problem>,
+}
+
+impl From<Result<Written, ApiError>> for BatchResult {
+    fn from(outcome: Result<Written, ApiError>) -> Self {
+        let recorded = outcome.and_then(|written| {
+            let entry = RawValue::from_string(written.response.body)
+                .map_err(|e| ApiError::Internal(format!("a stored response is not JSON: {e}")))?;
+            Ok((written.replayed, entry))
+        });
+        match recorded {
+            Ok((replayed, entry)) => {
+                let status = if replayed { 200 } else { 201 };
+                Self { status, replayed, entry: Some(entry), problem: None }
+            }
+            Err(refused) => {
+                let problem = refused.into_problem();
+                Self { status: problem.status(), replayed: false, entry: None, problem: Some(problem) }
+            }
+        }
+    }
 }
 
 async fn reverse_entry(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {

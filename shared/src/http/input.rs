@@ -9,8 +9,8 @@ use lambda_http::{Request, RequestExt};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::BODY_BYTES_MAX;
 use super::problem::{ApiError, FieldError};
+use super::{BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX};
 use crate::domain::Invalid;
 use crate::domain::idempotency::IdempotencyKey;
 
@@ -48,9 +48,41 @@ pub fn wants_csv(headers: &HeaderMap) -> bool {
 /// 413 over 16 KiB, 415 without a JSON content type, 400 for malformed JSON, 422 for a body that is
 /// not an object or repeats a field.
 pub fn json_object(req: &Request) -> Result<Option<Fields>, ApiError> {
+    json_body(req, BODY_BYTES_MAX)?.map(|body| strict_object(body, "body")).transpose()
+}
+
+/// The elements of a batch body, `{"entries":[...]}`, each read as [`json_object`] reads a body:
+/// one item per element, in order, holding its fields or why it is not a well-formed object (for
+/// that entry alone, with its problems named as in a single entry's body).
+///
+/// # Errors
+/// 413 over 256 KiB, 415 without a JSON content type, 400 for malformed JSON, 422 for a body that
+/// is not an object with exactly one member, `entries`, holding an array.
+pub fn json_batch(req: &Request) -> Result<Vec<Result<Fields, ApiError>>, ApiError> {
+    let invalid = |field: &str, message: &str| ApiError::Invalid(vec![FieldError::new(field, message)]);
+    let Some(body) = json_body(req, BATCH_BODY_BYTES_MAX)? else { return Err(invalid("entries", "is required")) };
+    let envelope: BatchEnvelope<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => match e.to_string() {
+            msg if msg.starts_with("duplicate field") => invalid("entries", "appears more than once"),
+            msg if msg.starts_with("unknown field") => {
+                invalid(&quoted_name(&msg, "unknown field `", "`, expected"), "is not a known field")
+            }
+            _ => invalid("body", "must be a JSON object"),
+        },
+        _ => ApiError::BadRequest("the body is not well-formed JSON".into()),
+    })?;
+    let entries =
+        envelope.entries.filter(|raw| raw.get() != "null").ok_or_else(|| invalid("entries", "is required"))?;
+    let elements: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(entries.get()).map_err(|_| invalid("entries", "must be an array"))?;
+    Ok(elements.into_iter().map(|element| strict_object(element.get().as_bytes(), "entry")).collect())
+}
+
+/// The body of a request when it is JSON within `limit` bytes, or `None` when it is empty.
+fn json_body(req: &Request, limit: usize) -> Result<Option<&[u8]>, ApiError> {
     let body: &[u8] = req.body().as_ref();
-    if body.len() > BODY_BYTES_MAX {
-        return Err(ApiError::TooLarge);
+    if body.len() > limit {
+        return Err(ApiError::TooLarge(limit));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -64,28 +96,66 @@ pub fn json_object(req: &Request) -> Result<Option<Fields>, ApiError> {
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let object: StrictObject = serde_json::from_slice(body).map_err(|e| match e.classify() {
+    Ok(Some(body))
+}
+
+/// One JSON object, read strictly; `whole` names it in problems (`body`, or `entry` in a batch).
+fn strict_object(json: &[u8], whole: &str) -> Result<Fields, ApiError> {
+    let object: StrictObject = serde_json::from_slice(json).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => match e.to_string() {
-            msg if msg.starts_with("duplicate field") => {
-                ApiError::Invalid(vec![FieldError::new(duplicate_name(&msg), "appears more than once")])
-            }
-            _ => ApiError::Invalid(vec![FieldError::new("body", "must be a JSON object")]),
+            msg if msg.starts_with("duplicate field") => ApiError::Invalid(vec![FieldError::new(
+                quoted_name(&msg, "duplicate field `", "`"),
+                "appears more than once",
+            )]),
+            _ => ApiError::Invalid(vec![FieldError::new(whole, "must be a JSON object")]),
         },
         // Well-formed JSON holding a number no float can hold (such as 1e400): an out-of-range value,
         // which serde_json reports as a syntax error without naming the member.
         serde_json::error::Category::Syntax if e.to_string().starts_with("number out of range") => {
-            ApiError::Invalid(vec![FieldError::new("body", "holds a number out of range")])
+            ApiError::Invalid(vec![FieldError::new(whole, "holds a number out of range")])
         }
         _ => ApiError::BadRequest("the body is not well-formed JSON".into()),
     })?;
-    Ok(Some(Fields { entries: object.0, errors: Vec::new() }))
+    Ok(Fields { entries: object.0, errors: Vec::new() })
 }
 
-/// The field name in `duplicate field `{name}` at line L column C`; a name may itself hold backticks,
-/// so it ends at the last one.
-fn duplicate_name(message: &str) -> String {
-    let name = message.strip_prefix("duplicate field `").and_then(|rest| rest.rsplit_once('`')).map(|(name, _)| name);
+/// The member name serde_json quotes in an error such as `duplicate field `{name}` at line L column
+/// C`: after `prefix`, up to the last `suffix` (a name may itself hold backticks).
+fn quoted_name(message: &str, prefix: &str, suffix: &str) -> String {
+    let name = message.strip_prefix(prefix).and_then(|rest| rest.rsplit_once(suffix)).map(|(name, _)| name);
     name.unwrap_or("body").to_owned()
+}
+
+/// A batch body: one JSON object (never the array serde would also take for a struct) whose only
+/// member is `entries`, kept unparsed. Unknown and repeated members are refused.
+struct BatchEnvelope<'a> {
+    entries: Option<&'a serde_json::value::RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for BatchEnvelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvelopeVisitor;
+        impl<'de> Visitor<'de> for EnvelopeVisitor {
+            type Value = BatchEnvelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BatchEnvelope<'de>, A::Error> {
+                let mut entries = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "entries" {
+                        return Err(de::Error::custom(format_args!("unknown field `{key}`, expected `entries`")));
+                    }
+                    if entries.is_some() {
+                        return Err(de::Error::custom("duplicate field `entries`"));
+                    }
+                    entries = Some(map.next_value()?);
+                }
+                Ok(BatchEnvelope { entries })
+            }
+        }
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
 }
 
 /// A JSON object read with duplicate keys refused (serde_json would keep the last silently).
@@ -204,9 +274,34 @@ mod tests {
         assert!(matches!(json_object(&post("{}", "text/plain")), Err(ApiError::UnsupportedMediaType)));
         assert!(matches!(
             json_object(&post(&" ".repeat(BODY_BYTES_MAX + 1), "application/json")),
-            Err(ApiError::TooLarge)
+            Err(ApiError::TooLarge(_))
         ));
         assert!(json_object(&post("{}", "application/json; charset=utf-8")).is_ok());
+    }
+
+    fn refused_field(result: Result<impl fmt::Debug, ApiError>) -> String {
+        match result {
+            Err(ApiError::Invalid(errors)) => errors[0].field.clone(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_body_is_one_object_holding_only_an_array_of_entries() {
+        let batch = |body: &str| json_batch(&post(body, "application/json"));
+        // serde would read a struct from an array too: `[[...]]` must not pass for `{"entries":[...]}`.
+        assert_eq!(refused_field(batch(r#"[[{"type":"credit"}]]"#)), "body");
+        assert_eq!(refused_field(batch(r#"{"entries":[],"x":1}"#)), "x");
+        assert_eq!(refused_field(batch(r#"{"entries":[1],"entries":[2]}"#)), "entries");
+        assert_eq!(refused_field(batch(r#"{"entries":{"a":1}}"#)), "entries");
+        assert_eq!(refused_field(batch(r#"{"entries":null}"#)), "entries");
+        assert!(matches!(batch(r#"{"entries":[1,"#), Err(ApiError::BadRequest(_))));
+        let elements = batch(r#"{"entries":[{"a":1},5,{"b":1,"b":2}]}"#).expect("a batch");
+        assert_eq!(elements.len(), 3);
+        assert!(elements[0].is_ok());
+        let mut elements = elements.into_iter().skip(1);
+        assert_eq!(refused_field(elements.next().expect("second")), "entry");
+        assert_eq!(refused_field(elements.next().expect("third")), "b");
     }
 
     #[test]

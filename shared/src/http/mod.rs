@@ -13,8 +13,11 @@ pub mod route;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
-/// The largest request body accepted, in bytes.
+/// The largest request body accepted, in bytes, on every route but the batch's.
 pub const BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// The largest batch body accepted, in bytes: 500 entries of about 500 bytes each.
+pub const BATCH_BODY_BYTES_MAX: usize = 256 * 1024;
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: String) -> Response<Body> {

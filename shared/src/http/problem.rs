@@ -6,6 +6,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::domain::batch::BatchRefused;
 use crate::ledger::LedgerError;
 use crate::ports::PortError;
 
@@ -35,8 +36,9 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// The body is over this route's limit, in bytes.
     #[error("request body too large")]
-    TooLarge,
+    TooLarge(usize),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("invalid fields")]
@@ -62,19 +64,46 @@ impl From<LedgerError> for ApiError {
             LedgerError::Port(PortError::Unavailable(cause)) => Self::Unavailable(cause),
             LedgerError::Port(PortError::Failure(cause)) => Self::Internal(cause),
             LedgerError::Overflow => Self::Internal("balance overflow".into()),
+            LedgerError::Batch(refused) => refused.into(),
         }
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+impl From<BatchRefused> for ApiError {
+    fn from(refused: BatchRefused) -> Self {
+        let errors = match refused {
+            BatchRefused::DuplicateKeys(repeats) => repeats
+                .into_iter()
+                .map(|(at, first)| {
+                    FieldError::new(
+                        format!("entries[{at}].idempotency_key"),
+                        format!("repeats the key of entries[{first}]"),
+                    )
+                })
+                .collect(),
+            other => vec![FieldError::new("entries", other.to_string())],
+        };
+        Self::Invalid(errors)
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
     #[serde(rename = "type")]
     kind: String,
-    title: &'a str,
+    title: &'static str,
     status: u16,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    /// The HTTP status the problem stands for.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
 }
 
 impl ApiError {
@@ -86,7 +115,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request body too large"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request body too large"),
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
@@ -107,7 +136,7 @@ impl ApiError {
             Self::Invalid(errors) if errors.len() == 1 => format!("{}: {}", errors[0].field, errors[0].message),
             Self::Invalid(_) => "some fields are invalid; see errors".into(),
             Self::MethodNotAllowed(allow) => format!("allowed methods: {allow}"),
-            Self::TooLarge => format!("request bodies are limited to {} bytes", super::BODY_BYTES_MAX),
+            Self::TooLarge(limit) => format!("request bodies are limited to {limit} bytes"),
             Self::UnsupportedMediaType => "send the body as application/json".into(),
             Self::Unavailable(_) => "the ledger is briefly unavailable; retry with the same Idempotency-Key".into(),
             Self::Internal(_) => "an internal error occurred; it has been logged".into(),
@@ -115,42 +144,53 @@ impl ApiError {
         }
     }
 
-    /// Renders the problem, logging the cause of server errors.
-    pub fn into_response(self) -> Response<Body> {
+    /// The problem document, with the cause of a server error logged (never sent): for answers that
+    /// carry problems in their body, such as a batch's results. A client's error is not logged here:
+    /// the request's own line says what was refused.
+    pub fn into_problem(self) -> Problem {
         let (status, slug, title) = self.parts();
         match &self {
             Self::Internal(cause) => tracing::error!(%cause, "request failed"),
             Self::Unavailable(cause) => tracing::warn!(%cause, "backend unavailable"),
-            _ => tracing::info!(status = status.as_u16(), problem = slug, "request refused"),
+            _ => {}
         }
-        let errors = match &self {
-            Self::Invalid(errors) => Some(errors.as_slice()),
+        let detail = self.detail();
+        let errors = match self {
+            Self::Invalid(errors) => Some(errors),
             _ => None,
         };
-        for e in errors.unwrap_or_default() {
+        for e in errors.iter().flatten() {
             crate::telemetry::validation_failure(&e.field);
         }
-        let problem = Problem {
-            kind: format!("urn:fluxo:problem:{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-            errors,
+        Problem { kind: format!("urn:fluxo:problem:{slug}"), title, status: status.as_u16(), detail, errors }
+    }
+
+    /// Renders the problem, logging the cause of server errors.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, slug, _) = self.parts();
+        if status.is_client_error() {
+            tracing::info!(status = status.as_u16(), problem = slug, "request refused");
+        }
+        let allow = match &self {
+            Self::MethodNotAllowed(allow) => Some(HeaderValue::from_static(allow)),
+            _ => None,
         };
-        let mut response = super::respond(status, "application/problem+json", crate::views::to_json(&problem));
-        if let Self::MethodNotAllowed(allow) = self {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        let retry_after = match self {
-            Self::Throttled(seconds) => Some(HeaderValue::from(seconds)),
+        let retry_after = match &self {
+            Self::Throttled(seconds) => Some(HeaderValue::from(*seconds)),
             Self::Unavailable(_) => Some(HeaderValue::from_static("1")),
             _ => None,
         };
+        let body = crate::views::to_json(&self.into_problem());
+        let mut response = super::respond(status, "application/problem+json", body);
+        let headers = response.headers_mut();
+        if let Some(allow) = allow {
+            headers.insert(header::ALLOW, allow);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+            headers.insert(header::RETRY_AFTER, seconds);
         }
         response
     }

@@ -13,6 +13,7 @@ pub enum Op {
     PutAccount,
     GetAccount,
     RecordEntry,
+    RecordBatch,
     ListEntries,
     GetEntry,
     ReverseEntry,
@@ -21,9 +22,17 @@ pub enum Op {
 }
 
 impl Op {
+    /// The largest body this operation reads, in bytes.
+    pub fn body_bytes_max(self) -> usize {
+        match self {
+            Self::RecordBatch => super::BATCH_BODY_BYTES_MAX,
+            _ => super::BODY_BYTES_MAX,
+        }
+    }
+
     /// Whether the `ingest` function serves this operation; `report` serves the others.
     pub fn is_ingest(self) -> bool {
-        matches!(self, Self::PutAccount | Self::RecordEntry | Self::ReverseEntry)
+        matches!(self, Self::PutAccount | Self::RecordEntry | Self::RecordBatch | Self::ReverseEntry)
     }
 }
 
@@ -50,6 +59,7 @@ pub fn route(req: &Request) -> Result<Route, ApiError> {
         ["v1", "accounts", a, "entries"] => {
             (&[("GET", Op::ListEntries), ("POST", Op::RecordEntry)], "GET, POST", a, "", "")
         }
+        ["v1", "accounts", a, "entries", "batch"] => (&[("POST", Op::RecordBatch)], "POST", a, "", ""),
         ["v1", "accounts", a, "entries", e] => (&[("GET", Op::GetEntry)], "GET", a, e, ""),
         ["v1", "accounts", a, "entries", e, "reversal"] => (&[("POST", Op::ReverseEntry)], "POST", a, e, ""),
         ["v1", "accounts", a, "balances", "daily"] => (&[("GET", Op::BalanceRange)], "GET", a, "", ""),
@@ -99,6 +109,7 @@ mod tests {
             (Method::PUT, "/v1/accounts/a", Op::PutAccount),
             (Method::GET, "/v1/accounts/a", Op::GetAccount),
             (Method::POST, "/v1/accounts/a/entries", Op::RecordEntry),
+            (Method::POST, "/v1/accounts/a/entries/batch", Op::RecordBatch),
             (Method::GET, "/v1/accounts/a/entries?date=2026-01-01", Op::ListEntries),
             (Method::GET, "/v1/accounts/a/entries/e", Op::GetEntry),
             (Method::POST, "/v1/accounts/a/entries/e/reversal", Op::ReverseEntry),
@@ -116,5 +127,10 @@ mod tests {
         assert!(matches!(route(&req(Method::GET, "/v1/accounts/a/")), Err(ApiError::NotFound(_))));
         assert!(matches!(route(&req(Method::DELETE, "/v1/accounts/a")), Err(ApiError::MethodNotAllowed("GET, PUT"))));
         assert!(matches!(route(&req(Method::POST, "/health")), Err(ApiError::MethodNotAllowed("GET"))));
+        // `batch` is no entry id: the batch route takes it, and only for POST.
+        assert!(matches!(
+            route(&req(Method::GET, "/v1/accounts/a/entries/batch")),
+            Err(ApiError::MethodNotAllowed("POST"))
+        ));
     }
 }
