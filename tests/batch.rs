@@ -207,3 +207,122 @@ async fn batches_need_a_token_with_the_account_and_the_write_scope_and_an_open_a
     assert_problem(&Reply::of(unopened.post_batch(&sent)).await, 404);
     assert_eq!(owner.entries_on(yesterday()).await, Vec::<Value>::new(), "a refused batch wrote an entry");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `fluxo import` and `fluxo export`, against the same runner
+
+/// Runs `fluxo <args>` against `app` with a token for the shop; returns its exit code and output.
+async fn fluxo(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let token = app.token(&[SHOP], &[Scope::Read, Scope::Write], SignedDuration::from_hours(1));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxo"))
+        .args(args)
+        .env("FLUXO_URL", &app.address)
+        .env("FLUXO_TOKEN", token)
+        .output()
+        .await
+        .expect("fluxo runs");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
+    (output.status.code().unwrap_or(-1), text(output.stdout), text(output.stderr))
+}
+
+#[tokio::test]
+async fn fluxo_import_records_each_line_once_however_often_it_runs_and_names_the_lines_it_refuses() {
+    // GIVEN a CSV of a day's sales with two lines the ledger refuses and one with a key of its own.
+    let (app, owner) = shop().await;
+    let day = yesterday();
+    let at = local_noon(day);
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("sales.csv");
+    let mut csv = String::from("type,amount,description,occurred_at,idempotency_key,till\n");
+    for n in 1..=30 {
+        csv.push_str(&format!("credit,{n}00,\"sale {n}, counter\",{at},,7\n"));
+    }
+    csv.push_str(&format!("credit,15.00,decimal,{at},,7\nrefund,100,wrong type,{at},,7\n"));
+    csv.push_str(&format!("debit,250,change,{at},till-7-change,7\n"));
+    std::fs::write(&file, csv).expect("the file is written");
+    let path = file.to_str().expect("a UTF-8 path");
+
+    // WHEN it is imported, and imported again.
+    let (first, out, err) = fluxo(&app, &["import", "--account", SHOP, "--batch-size", "7", path]).await;
+    let (second, again, _) = fluxo(&app, &["import", "--account", SHOP, path]).await;
+
+    // THEN the good lines are recorded once, the refused ones named with their reasons, exit 1 both times.
+    assert_eq!(first, 1, "{out}{err}");
+    assert!(out.contains("recorded 31 · replayed 0 · refused 2"), "{out}");
+    assert_eq!(second, 1, "{again}");
+    assert!(again.contains("recorded 0 · replayed 31 · refused 2"), "{again}");
+    let entries = owner.entries_on(day).await;
+    assert_eq!(entries.len(), 31, "each good line once");
+    let total: i64 =
+        entries.iter().map(|e| e["amount"].as_i64().expect("amount") * if e["type"] == "debit" { -1 } else { 1 }).sum();
+    assert_eq!(total, (1..=30).map(|n| n * 100).sum::<i64>() - 250);
+    let rejects = std::fs::read_to_string(dir.path().join("sales.csv.rejects.csv")).expect("a rejects file");
+    let rows: Vec<&str> = rejects.lines().collect();
+    assert_eq!(rows.len(), 3, "{rejects}");
+    assert!(rows[0].starts_with("line,status,reason,type,amount"), "{rejects}");
+    assert!(rows[1].starts_with("32,422,amount: must be an integer"), "{rejects}");
+    assert!(rows[2].starts_with("33,422,\"type: must be"), "{rejects}");
+
+    // AND an export of the day names the same entries, in columns the import reads.
+    let exported = dir.path().join("export.csv");
+    let day_text = day.to_string();
+    let args = [
+        "export",
+        "--account",
+        SHOP,
+        "--from",
+        &day_text,
+        "--to",
+        &day_text,
+        "--output",
+        exported.to_str().expect("path"),
+    ];
+    let (status, _, err) = fluxo(&app, &args).await;
+    assert_eq!(status, 0, "{err}");
+    let mut reader = csv::Reader::from_path(exported).expect("the export");
+    let header: Vec<String> = reader.headers().expect("a header").iter().map(str::to_owned).collect();
+    assert_eq!(
+        header.join(","),
+        "type,amount,description,occurred_at,currency,id,business_date,recorded_at,reverses,reversed_by"
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a row")).collect();
+    assert!(rows.iter().any(|r| &r[2] == "sale 1, counter"), "descriptions keep their commas");
+    let mut ids: Vec<String> = rows.iter().map(|r| r[5].to_owned()).collect();
+    ids.sort();
+    let mut want: Vec<String> = entries.iter().map(id).collect();
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+#[tokio::test]
+async fn fluxo_import_of_json_lines_refuses_what_is_not_an_entry_and_records_the_rest() {
+    let (app, owner) = shop().await;
+    let day = yesterday();
+    let at = local_noon(day);
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("day.jsonl");
+    let lines = [
+        credit(100, &at).to_string(),
+        String::new(),
+        "not json".to_owned(),
+        keyed("pos-1", &debit(40, &at)).to_string(),
+        r#"{"type":"credit","amount":1,"amount":2}"#.to_owned(),
+    ];
+    std::fs::write(&file, lines.join("\n")).expect("the file is written");
+    let (status, out, err) = fluxo(&app, &["import", "--account", SHOP, file.to_str().expect("path")]).await;
+    assert_eq!(status, 1, "{out}{err}");
+    assert!(out.contains("recorded 2 · replayed 0 · refused 2"), "{out}");
+    let amounts: Vec<i64> = owner.entries_on(day).await.iter().map(|e| e["amount"].as_i64().expect("amount")).collect();
+    assert_eq!(amounts.len(), 2);
+    assert!(amounts.contains(&100) && amounts.contains(&40), "{amounts:?}");
+    let rejects = std::fs::read_to_string(dir.path().join("day.jsonl.rejects.csv")).expect("a rejects file");
+    assert!(rejects.contains("3,unread,not a JSON object"), "{rejects}");
+    assert!(rejects.contains("5,422,amount: appears more than once"), "{rejects}");
+    // An import of a file the ledger takes whole exits 0, and one for an account the token lacks stops with 2.
+    let clean = dir.path().join("clean.jsonl");
+    std::fs::write(&clean, credit(7, &at).to_string()).expect("the file is written");
+    assert_eq!(fluxo(&app, &["import", "--account", SHOP, clean.to_str().expect("path")]).await.0, 0);
+    let (status, _, err) = fluxo(&app, &["import", "--account", "shop-9", clean.to_str().expect("path")]).await;
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("403"), "{err}");
+}

@@ -1,12 +1,16 @@
 //! `fluxo`: the whole ledger on one machine. `fluxo serve` runs the same handlers as the Lambda
 //! functions over the embedded store, feeds `consolidate` from the embedded queue and has `relay`
 //! tail the store's outbox (or the table's stream, with `--backend aws`) and reconcile;
-//! `fluxo token` prints a token signed with the same secret.
+//! `fluxo token` prints a token signed with the same secret; `fluxo import` and `fluxo export` move
+//! entries between files and a running API.
 
 mod consumer;
 mod docs;
+mod export;
+mod import;
 mod limit;
 mod proxy;
+mod remote;
 mod serve;
 mod status;
 
@@ -35,6 +39,11 @@ enum Command {
     Token(TokenArgs),
     /// Create the DynamoDB table and SQS queues at AWS_ENDPOINT_URL (or the account) if missing.
     Init,
+    /// Record a CSV or JSON Lines file of entries on an account, each line once however often it
+    /// runs. Exit 0: every line recorded; 1: some refused (see FILE.rejects.csv); 2: stopped early.
+    Import(import::ImportArgs),
+    /// Write the entries of an account over a range of business dates as CSV or JSON Lines.
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -125,6 +134,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token(&args),
         Command::Init => init(),
+        Command::Import(args) => return import::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
