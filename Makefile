@@ -5,7 +5,7 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test fmt-check lint deny deny-advisories doc unit infra-check contract tools fmt venv requirements \
-	package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours \
+	package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import \
 	load fuzz redoc
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
@@ -91,7 +91,7 @@ package: venv
 	@ls -l target/lambda/*/bootstrap.zip
 
 ## bench: every figure in BENCHMARKS.md, each section's target in turn (about 30 minutes on 2 cores)
-bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours
+bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import
 
 ## bench-coldstart: each function's release binary (built as packaged, for x86_64) and a hello-world
 ## lambda_runtime floor under a loopback Runtime API emulator, against a TLS stand-in for AWS, with and
@@ -110,11 +110,12 @@ bench-package: package
 
 ## bench-requests: capacity per entry as DynamoDB bills it (benches/meter.py in front of moto), requests,
 ## log bytes and cost per million entries, from ENTRIES entries of one merchant through `fluxo serve
-## --backend aws` (benches/cost.py); then the meter's own tests
+## --backend aws` (benches/cost.py), one a request and then in batches of 100
 ENTRIES ?= 300
 bench-requests: venv
 	$(CARGO) build --release -p fluxo
 	.venv/bin/python3 benches/cost.py --entries $(ENTRIES)
+	.venv/bin/python3 benches/cost.py --entries $(ENTRIES) --batch-size 100
 
 ## bench-cpu: handler CPU per request over in-memory ports (criterion, shared/benches/handlers.rs):
 ## ingest, consolidation per entry and the daily and 31-day reports, each auth mode; then instructions
@@ -140,6 +141,18 @@ bench-throughput: venv
 bench-neighbours: venv
 	$(CARGO) build --release -p fluxo
 	tests/load/run.sh neighbours
+
+## bench-batch: batch ingest on `fluxo serve` (BENCHMARKS.md): 100 batches/s of 100 entries (10,000
+## entries/s) for 60 s, durable before each answer, with the latency of a whole batch, then audited
+bench-batch: venv
+	$(CARGO) build --release -p fluxo
+	tests/load/run.sh batch
+
+## bench-import: `fluxo import` of a 100,000-line CSV on `fluxo serve` (BENCHMARKS.md), timed; the
+## same file killed mid-way and run again; both accounts audited
+bench-import: venv
+	$(CARGO) build --release -p fluxo
+	tests/load/run.sh import
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= entry_body money dates message request

@@ -50,6 +50,7 @@ PRICES = {
 
 ASSUMPTIONS = {
     "ingest_ms": (10, "ingest duration per request, ms (warm, in-region)"),
+    "ingest_ms_per_batched_entry": (0.6, "ingest duration per entry of a batch, ms, beside the request's own (16 conditional puts in flight at about 8 ms each: 100 entries in 7 rounds, about 60 ms)"),
     "report_ms": (10, "report duration per request, ms"),
     "consolidate_ms_per_batch": (100, "consolidate duration per batch, ms"),
     "relay_ms_per_batch": (20, "relay duration per stream batch, ms"),
@@ -66,6 +67,7 @@ TARGETS = {
     "dynamodb_requests_per_entry": 1.2,
     "replay_wru": 1.0,
     "cost_per_million": 7.50,
+    "cost_per_million_batched": 3.25,
     "log_kb_per_entry": 0.5,
 }
 
@@ -173,6 +175,9 @@ class Rig:
     def post(self, key, body):
         return http("POST", f"{self.url}/v1/accounts/hot-shop/entries", body, {**self.auth, "Idempotency-Key": key})
 
+    def post_batch(self, entries):
+        return http("POST", f"{self.url}/v1/accounts/hot-shop/entries/batch", {"entries": entries}, self.auth)
+
 
 def sao_paulo_today():
     return (datetime.now(timezone.utc) - timedelta(hours=3)).date().isoformat()
@@ -189,26 +194,41 @@ def moto_day(rig, day):
     return int(subprocess.run(read, capture_output=True, text=True, check=True).stdout)
 
 
-def record_all(rig, count, concurrency):
+def entry_body(i):
+    return {"type": "credit" if i % 3 else "debit", "amount": 100 + i, "description": f"sale {i}"}
+
+
+def record_all(rig, count, concurrency, batch_size):
+    """Records `count` entries, one a request or `batch_size` a request, `concurrency` requests at a time."""
     keys = [f"cost-{uuid.uuid4()}" for _ in range(count)]
     statuses = []
     lock = threading.Lock()
+    per_request = max(batch_size, 1)
+    requests = [list(enumerate(keys))[i : i + per_request] for i in range(0, count, per_request)]
+
+    def send(request):
+        if batch_size == 0:
+            (i, key) = request[0]
+            status, _ = rig.post(key, entry_body(i))
+            return [status]
+        status, body = rig.post_batch([{"idempotency_key": key, **entry_body(i)} for i, key in request])
+        if status != 200:
+            return [status] * len(request)
+        return [r["status"] for r in body["results"]]
 
     def worker(chunk):
-        for i, key in chunk:
-            body = {"type": "credit" if i % 3 else "debit", "amount": 100 + i, "description": f"sale {i}"}
-            status, _ = rig.post(key, body)
+        for request in chunk:
+            answered = send(request)
             with lock:
-                statuses.append(status)
+                statuses.extend(answered)
 
-    indexed = list(enumerate(keys))
-    threads = [threading.Thread(target=worker, args=(indexed[n::concurrency],)) for n in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(requests[n::concurrency],)) for n in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     bad = [s for s in statuses if s != 201]
-    if bad:
+    if bad or len(statuses) != count:
         sys.exit(f"{len(bad)} entries were not answered 201: {sorted(set(bad))}")
     return keys
 
@@ -274,6 +294,7 @@ def main():
     parser = argparse.ArgumentParser(description="capacity and cost per entry, measured on the emulator")
     parser.add_argument("--entries", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=0, help="entries per request through the batch route; 0: one entry a request")
     parser.add_argument("--reports", type=int, default=100)
     parser.add_argument("--fluxo", default=str(ROOT / "target/release/fluxo"))
     parser.add_argument("--keep", action="store_true", help="keep the working directory (the runner's log) for a look")
@@ -304,7 +325,7 @@ def run(rig, args, n):
     rig.meter_reset()
     log_before = rig.log_bytes()
     started = time.time()
-    keys = record_all(rig, n, args.concurrency)
+    keys = record_all(rig, n, args.concurrency, args.batch_size)
     wait_consolidated(rig, n + 1)
     elapsed = time.time() - started
     entries = rig.meter_read()
@@ -342,21 +363,25 @@ def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
 
     mem = {f: memory_mb(f) for f in ("ingest", "report", "consolidate", "relay")}
     batches = entries["requests"].get("DynamoDB.TransactWriteItems", 0) or 1
+    # Requests (and so gateway, WAF, invocation and access-log line) per entry.
+    per_entry = 1.0 if args.batch_size == 0 else -(-n // args.batch_size) / n
+    ingest_ms = A["ingest_ms"] + (A["ingest_ms_per_batched_entry"] * args.batch_size if args.batch_size else 0)
     cost = {
-        "API Gateway REST + WAF": PRICES["apigw_rest_request"] + PRICES["waf_request"],
-        "ingest Lambda": lambda_cost(1, A["ingest_ms"], mem["ingest"]),
+        "API Gateway REST + WAF": per_entry * (PRICES["apigw_rest_request"] + PRICES["waf_request"]),
+        "ingest Lambda": lambda_cost(per_entry, ingest_ms, mem["ingest"]),
         "relay Lambda": lambda_cost(1 / A["relay_records_per_batch"], A["relay_ms_per_batch"], mem["relay"]),
         "consolidate Lambda": lambda_cost(batches / n, A["consolidate_ms_per_batch"], mem["consolidate"]),
         "DynamoDB writes": wru / n * PRICES["dynamodb_wru"],
         "DynamoDB reads": rru / n * PRICES["dynamodb_rru"],
         "SQS": sum(sqs.values()) / n * PRICES["sqs_request"],
         "CloudWatch Logs, functions": log_per_entry * A["lambda_log_factor"] / 1e9 * PRICES["logs_gb"],
-        "CloudWatch Logs, API access log": access_log_bytes() / 1e9 * PRICES["logs_gb"],
-        "X-Ray": A["xray_sampled"] * PRICES["xray_trace"],
+        "CloudWatch Logs, API access log": per_entry * access_log_bytes() / 1e9 * PRICES["logs_gb"],
+        "X-Ray": per_entry * A["xray_sampled"] * PRICES["xray_trace"],
     }
     total = sum(cost.values()) * 1e6
 
-    print(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {n} entries of one merchant, {args.concurrency} at a time, in {elapsed:.1f} s to the last balance; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    how = "one a request" if args.batch_size == 0 else f"in batches of {args.batch_size}"
+    print(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {n} entries of one merchant, {how}, {args.concurrency} requests at a time, in {elapsed:.1f} s to the last balance; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"Prices: us-east-1 list prices of {PRICES_DATE}, free tiers ignored. Memory (infra/variables.tf): " + ", ".join(f"{k} {v} MB" for k, v in mem.items()))
     print("Assumptions:")
     for value, meaning in ASSUMPTIONS.values():
@@ -370,7 +395,9 @@ def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
         ("DynamoDB requests per entry, end to end", ddb_total / n, TARGETS["dynamodb_requests_per_entry"]),
         ("units written by a replayed key", replay_wru, TARGETS["replay_wru"]),
         ("function log bytes per entry, KB (API access log line beside it: %.2f KB)" % (access_log_bytes() / 1000), log_per_entry / 1000, TARGETS["log_kb_per_entry"]),
-        ("cost per million single-entry requests, $", total, TARGETS["cost_per_million"]),
+        ("cost per million single-entry requests, $", total, TARGETS["cost_per_million"])
+        if args.batch_size == 0
+        else (f"cost per million entries in batches of {args.batch_size}, $", total, TARGETS["cost_per_million_batched"]),
     ]
     for name, value, target in rows:
         print(f"| {name} | {value:.2f} | <= {target:g} | {verdict(value, target)} |")
@@ -386,7 +413,7 @@ def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
     runner = {k: v for k, v in entries["requests"].items() if k in RUNNER_ONLY or k.startswith("DynamoDBStreams.")}
     print("Not billed (the runner's stand-ins for AWS: stream polls, status page): " + ", ".join(f"{k} {v}" for k, v in sorted(runner.items())))
     print()
-    print("| recording one entry | $ per million |")
+    print(f"| recording one entry ({how}) | $ per million |")
     print("|---|---:|")
     for name, dollars in cost.items():
         print(f"| {name} | {dollars * 1e6:.2f} |")

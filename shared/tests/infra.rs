@@ -615,6 +615,33 @@ fn each_caller_has_a_rate_limit_of_its_own_and_no_inert_usage_plan_is_left() {
     assert!(plans.is_empty() || !keys.is_empty(), "usage plans {:?} with no API key", plans.keys());
 }
 
+/// GIVEN the web ACL THEN its body rule answers 413 past the functions' 16 KiB on every route but the
+/// batch's (whose 256 KiB the ingest function holds it to), AND that exception names a path of the
+/// contract, so a renamed route cannot leave it pointing nowhere.
+#[test]
+fn bodies_over_16_kib_are_refused_at_the_edge_except_on_the_batch_route() {
+    let infra = Infra::load();
+    let acl = infra.resources("aws_wafv2_web_acl").into_values().next().expect("a web ACL");
+    let rule = nested(acl, "rule")
+        .into_iter()
+        .find(|r| attr(r, "name").map(text).as_deref() == Some("\"body-size-limit\""))
+        .expect("a body-size-limit rule");
+    let formatted = hcl::format::to_string(rule.body()).expect("format");
+    let compact: String = formatted.split_whitespace().collect::<Vec<_>>().join(" ");
+    for part in [
+        "response_code = 413",
+        "comparison_operator = \"GT\" size = var.body_bytes_max",
+        "oversize_handling = \"MATCH\"",
+        "not_statement { statement { byte_match_statement { search_string = \"/entries/batch\" positional_constraint = \"ENDS_WITH\"",
+    ] {
+        assert!(compact.contains(part), "the body rule lacks `{part}`: {formatted}");
+    }
+    let yaml = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("docs/openapi.yaml");
+    let excepted: Vec<_> =
+        openapi_routes(&yaml).into_iter().filter(|(_, path)| path.ends_with("/entries/batch")).collect();
+    assert_eq!(excepted, [("POST".to_owned(), "/v1/accounts/{account}/entries/batch".to_owned())]);
+}
+
 /// GIVEN the policies of the functions' and the Cognito trigger's roles THEN every statement that
 /// grants use of a KMS key holds it to `kms:ViaService` (the key is reached through DynamoDB, SQS or
 /// Lambda, never called directly), AND report's may only decrypt.

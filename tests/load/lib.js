@@ -155,6 +155,64 @@ export function postEntry(tags, index) {
   return false;
 }
 
+export const batchLatency = new Trend('batch_latency', true);
+// Entries of batches, by result: each entry of a batch counts once, whatever its batch's retries.
+const batchEntries = new Counter('batch_entries');
+
+/// Records `size` random entries on a random account in one batch, each under a key of its own, and
+/// tallies each entry the server acknowledged (201, or 200 replayed on a resend: an earlier attempt
+/// wrote it). A timeout or a 5xx resends the whole batch with the same keys; a 503 result resends
+/// that entry. Returns how many entries were acknowledged.
+export function postBatch(tags, size) {
+  const [i, account] = pick();
+  const entries = [];
+  for (let n = 0; n < size; n++) {
+    const credit = Math.random() < 0.7;
+    const amount = 1 + Math.floor(Math.random() * AMOUNT_MAX);
+    entries.push({ idempotency_key: `${uniqueKey()}-${n}`, type: credit ? 'credit' : 'debit', amount, description: 'load test' });
+    count(tallies[i].sent, credit, amount);
+  }
+  const url = `${BASE_URL}/v1/accounts/${account}/entries/batch`;
+  let pending = entries;
+  let acknowledged = 0;
+  for (let attempt = 0; attempt <= ENTRY_RETRIES && pending.length > 0; attempt++) {
+    const attemptTags = attempt === 0 ? { ...tags, route: 'batch' } : { step: 'retry', route: 'batch' };
+    const res = http.post(url, JSON.stringify({ entries: pending }), { headers: JSON_WRITE, tags: attemptTags, timeout: REQUEST_TIMEOUT });
+    outcome(res.status, 200, attemptTags);
+    if (res.status !== 0) {
+      batchLatency.add(res.timings.duration, attemptTags);
+    }
+    if (res.status !== 200) {
+      // No answer or a 5xx: any of them may be written; resend all. Any other refusal wrote nothing.
+      if (res.status !== 0 && res.status < 500) {
+        pending.forEach((e) => count(tallies[i].refused, e.type === 'credit', e.amount));
+        return acknowledged;
+      }
+      sleep(0.05 * (attempt + 1));
+      continue;
+    }
+    const results = res.json('results');
+    const again = [];
+    pending.forEach((e, n) => {
+      const status = results[n].status;
+      const credit = e.type === 'credit';
+      if (status === 201 || status === 200) {
+        count(tallies[i].acked, credit, e.amount);
+        acknowledged += 1;
+        batchEntries.add(1, { result: String(status) });
+      } else if (status >= 500) {
+        again.push(e);
+      } else {
+        count(tallies[i].refused, credit, e.amount);
+        batchEntries.add(1, { result: String(status) });
+      }
+    });
+    pending = again;
+  }
+  unresolved.add(pending.length);
+  return acknowledged;
+}
+
 /// Consolidation lag as a client sees it: from the 201 of an entry on the probe account until that
 /// account's balance counts it, polled every PROBE_POLL_MS. One VU runs the probe, so `state.expected`
 /// (entries acknowledged so far on the probe account) is exact.

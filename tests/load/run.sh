@@ -7,7 +7,11 @@
 #   tests/load/run.sh throughput   1,000 entries/s for 60 s with lag, then the ingest, report and
 #                                  health ramps
 #   tests/load/run.sh neighbours   one merchant at 50 entries/s while another floods at ten times
-#                                  its rate limit (by default the runner's: 6,000/min, 200 at once)
+#                                  its rate limit (6,000/min, 200 at once, as the figures were taken)
+#   tests/load/run.sh batch        100 batches/s of 100 entries (10,000 entries/s) for 60 s
+#   tests/load/run.sh import       `fluxo import` of a 100,000-line CSV (IMPORT_LINES), timed; then the
+#                                  same file into another account, killed after KILL_AFTER_S (2) and
+#                                  run again; both accounts audited
 #
 # Everything a run leaves (server logs, k6 summaries, /metrics scrapes, the data directory) is in
 # target/load/<UTC time>-<mode>/. Environment: FLUXO_BIN (default target/release/fluxo), K6 (default
@@ -18,10 +22,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-}
 case "$MODE" in
-  load | throughput) ;;
+  load | throughput | batch | import) ;;
   # The limit under test: the defaults of `fluxo serve` unless FLUXO_RATE_* say otherwise.
   neighbours) export FLUXO_RATE_PER_MIN=${FLUXO_RATE_PER_MIN:-6000} FLUXO_RATE_BURST=${FLUXO_RATE_BURST:-200} ;;
-  *) echo "usage: $0 load|throughput|neighbours" >&2; exit 2 ;;
+  *) echo "usage: $0 load|throughput|neighbours|batch|import" >&2; exit 2 ;;
 esac
 
 BIN=${FLUXO_BIN:-target/release/fluxo}
@@ -89,16 +93,18 @@ run_k6() {
   TOKEN=$token "$K6" run --no-usage-report --quiet -e BASE_URL="$URL" -e TOKEN="$token" -e ACCOUNTS="$list" \
     -e OUT_DIR="$OUT" -e RUN_NAME="$name" "$@" "tests/load/$script" >"$OUT/$name.k6.log" 2>&1 || rc=$?
   # handleSummary wrote the figures to stdout, which is the log: show them.
-  sed -n '/^\(peak\|ingest\|report\|health\|throughput\|neighbours\):/,$p' "$OUT/$name.k6.log"
+  sed -n '/^\(peak\|ingest\|report\|health\|throughput\|neighbours\|batch\):/,$p' "$OUT/$name.k6.log"
   local audit_args=()
   case "$rc" in
     0) ;;
     # A ramp stops itself at its first broken step (exit 99), abandoning the requests in flight: the
     # audit accepts those entries either way, and only those.
-    99) if [ "$name" = peak ] || [ "$name" = throughput ] || [ "$name" = neighbours ]; then FAILED+=("$name: thresholds crossed"); else audit_args+=(--allow-in-doubt); fi ;;
+    99) if [ "$name" = peak ] || [ "$name" = throughput ] || [ "$name" = neighbours ] || [ "$name" = batch ]; then FAILED+=("$name: thresholds crossed"); else audit_args+=(--allow-in-doubt); fi ;;
     *) FAILED+=("$name: k6 exited $rc, see $OUT/$name.k6.log"); tail -20 "$OUT/$name.k6.log" ;;
   esac
   if [ -f "$OUT/$name.expected.json" ]; then
+    # A batch run leaves a backlog of ten thousand entries a second for consolidation: it may take longer.
+    if [ "$name" = batch ]; then audit_args+=(--settle-s "${SETTLE_S:-900}"); fi
     TOKEN=$token python3 tests/load/audit.py "${audit_args[@]}" "$OUT/$name.expected.json" || FAILED+=("$name: audit")
   else
     FAILED+=("$name: no expectations written, nothing audited")
@@ -116,6 +122,23 @@ scrape_metrics() {
 if [ "$MODE" = load ]; then
   run_k6 peak peak.js
   run_k6 ingest ingest.js
+  run_k6 batch batch.js
+elif [ "$MODE" = batch ]; then
+  run_k6 batch batch.js
+elif [ "$MODE" = import ]; then
+  whole=import-$RUN_ID-whole killed=import-$RUN_ID-killed
+  token=$("$BIN" token --data-dir "$OUT/data" --ttl 2h --account "$whole" --account "$killed")
+  for a in "$whole" "$killed"; do
+    curl -sf -X PUT "$URL/v1/accounts/$a" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d '{"name":"Import","currency":"BRL","timezone":"America/Sao_Paulo"}' >/dev/null
+  done
+  python3 tests/load/sales.py "${IMPORT_LINES:-100000}" "$OUT/sales.csv" "$OUT/import.expected.json" "$URL" "$whole" "$killed"
+  echo; echo "== import: ${IMPORT_LINES:-100000} lines into $whole"
+  FLUXO_URL=$URL FLUXO_TOKEN=$token "$BIN" import --account "$whole" "$OUT/sales.csv" || FAILED+=("import: exit $?")
+  echo "== import into $killed, killed after ${KILL_AFTER_S:-2} s, then again"
+  FLUXO_URL=$URL FLUXO_TOKEN=$token timeout -s KILL "${KILL_AFTER_S:-2}" "$BIN" import --account "$killed" "$OUT/sales.csv" || true
+  FLUXO_URL=$URL FLUXO_TOKEN=$token "$BIN" import --account "$killed" "$OUT/sales.csv" || FAILED+=("import after the kill: exit $?")
+  TOKEN=$token python3 tests/load/audit.py --settle-s 300 "$OUT/import.expected.json" || FAILED+=("import: audit")
 elif [ "$MODE" = neighbours ]; then
   run_k6 neighbours neighbours.js
   python3 tests/load/phases.py "$OUT/server.log" "${PHASE:-30s}"
