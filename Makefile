@@ -5,7 +5,7 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test fmt-check lint deny deny-advisories doc unit infra-check contract tools fmt venv requirements \
-	package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import \
+	dr-drill package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import \
 	load fuzz redoc
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
@@ -13,7 +13,7 @@ run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint deny doc unit infra-check contract
+test: fmt-check lint deny doc unit infra-check contract dr-drill
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -61,6 +61,14 @@ infra-check: tools venv
 ## against a fresh `fluxo serve`; fails on any 5xx and any status, header or body outside the document
 contract: venv
 	CARGO="$(CARGO)" tests/contract/run
+
+## dr-drill: the restore drill on moto (tests/dr/drill.py): a known history, a backup, damage that
+## `fluxo audit` must find, restores to a point in time and from the backup, each audited and served
+## again, with the time of each step. DRILL_ENTRIES entries per account (200 in make test)
+DRILL_ENTRIES ?= 200
+dr-drill: venv
+	$(CARGO) build --quiet -p fluxo --bin fluxo
+	.venv/bin/python3 tests/dr/drill.py --entries $(DRILL_ENTRIES) --fluxo target/debug/fluxo
 
 ## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
 tools:

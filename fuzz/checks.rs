@@ -1015,6 +1015,16 @@ impl LedgerStore for Stub {
         Ok(EntryPage { items: vec![listed], more_after: Some(listed_id()) })
     }
 
+    async fn list_marked(
+        &self,
+        _: &AccountId,
+        _: Date,
+        _: Option<EntryId>,
+        _: usize,
+    ) -> Result<fluxo::ports::MarkedPage, PortError> {
+        Err(PortError::Failure("no request reads applied marks".into()))
+    }
+
     async fn accounts(&self, _: Option<&AccountId>, _: usize) -> Result<Vec<AccountId>, PortError> {
         Ok(Vec::new())
     }
@@ -1037,6 +1047,10 @@ impl BalanceStore for Stub {
     async fn history(&self, _: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
         locked(&self.reads).push(Read::History { from, to });
         Ok(BalanceHistory::default())
+    }
+
+    async fn rollups(&self, _: &AccountId, _: Date, _: Date) -> Result<fluxo::domain::audit::Rollups, PortError> {
+        Err(PortError::Failure("no request reads every rollup".into()))
     }
 }
 

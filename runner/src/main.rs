@@ -2,8 +2,9 @@
 //! functions over the embedded store, feeds `consolidate` from the embedded queue and has `relay`
 //! tail the store's outbox (or the table's stream, with `--backend aws`) and reconcile;
 //! `fluxo token` prints a token signed with the same secret; `fluxo import` and `fluxo export` move
-//! entries between files and a running API.
+//! entries between files and a running API; `fluxo audit` proves the books from the store.
 
+mod audit;
 mod consumer;
 mod docs;
 mod export;
@@ -44,6 +45,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Write the entries of an account over a range of business dates as CSV or JSON Lines.
     Export(export::ExportArgs),
+    /// Recompute every account's balances from its entries and compare them with the stored ones.
+    /// Exit 0: the books agree; 1: differences (one line each); 2: the audit could not finish.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(clap::Args)]
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::Init => init(),
         Command::Import(args) => return import::run(args),
         Command::Export(args) => export::run(args),
+        Command::Audit(args) => return audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

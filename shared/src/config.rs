@@ -334,6 +334,32 @@ async fn queue_url(clients: &Clients, name: &str) -> Result<String, ConfigError>
     out.queue_url.ok_or_else(|| invalid("FLUXO_QUEUE_NAME", format!("queue {name:?} has no URL")))
 }
 
+/// The stores of the configured backend, for reading the books as they are (`fluxo audit`): the
+/// embedded store already in the data directory, or the table FLUXO_TABLE names. Nothing is created.
+///
+/// # Errors
+/// When the data directory holds no store, or the store cannot be opened.
+pub async fn books(settings: &Settings) -> Result<crate::audit::Books, ConfigError> {
+    match settings.backend {
+        #[cfg(feature = "embedded")]
+        Backend::Embedded => {
+            if !settings.data_dir.join("ledger.sqlite").is_file() {
+                let reason = format!("{} holds no embedded store", settings.data_dir.display());
+                return Err(invalid("FLUXO_DATA_DIR", reason));
+            }
+            let store = Arc::new(EmbeddedStore::open(&settings.data_dir)?);
+            Ok(crate::audit::Books { store: store.clone(), balances: store })
+        }
+        #[cfg(not(feature = "embedded"))]
+        Backend::Embedded => Err(invalid("FLUXO_BACKEND", "this build has no embedded backend; use aws")),
+        Backend::Aws => {
+            let clients = Clients::from_env(None).await;
+            let store = Arc::new(DynamoStore::new(clients.dynamodb, &settings.table));
+            Ok(crate::audit::Books { store: store.clone(), balances: store })
+        }
+    }
+}
+
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { name, reason: reason.into() }
 }

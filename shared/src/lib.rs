@@ -10,6 +10,7 @@
 //!   [`ports::Inbox`], [`ports::Clock`].
 //! - [`ledger`]: the use cases, composing ports and domain: record, reverse, consolidate, relay,
 //!   reconcile, read.
+//! - [`audit`]: the books proven: balances recomputed from the entries and compared with the store.
 //! - [`readiness`]: whether the store and the queue answer now, for the runner's `GET /ready`.
 //! - [`message`]: the queue message that carries a posting from ingest to consolidation.
 //! - [`auth`]: bearer tokens and API Gateway authorizer claims, scopes and account grants.
@@ -23,6 +24,7 @@
 //! - [`logs`]: the functions' log subscriber, with every crate but Fluxo's held at INFO.
 
 pub mod adapters;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod domain;

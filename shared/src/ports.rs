@@ -2,11 +2,14 @@
 //! embedded SQLite store ([`crate::adapters::embedded`]), DynamoDB and SQS ([`crate::adapters::aws`])
 //! and plain maps ([`crate::adapters::memory`]).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::domain::account::{Account, AccountId};
+use crate::domain::audit::Rollups;
 use crate::domain::balance::BalanceHistory;
 pub use crate::domain::consolidation::{Applied, Rejection};
 use crate::domain::entry::{Entry, EntryId, Posting};
@@ -79,6 +82,13 @@ impl EntryPage {
     }
 }
 
+/// A page of entries with the ids of those consolidation has applied: what the audit reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkedPage {
+    pub page: EntryPage,
+    pub applied: HashSet<EntryId>,
+}
+
 /// Accounts and entries, with idempotency.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
@@ -105,6 +115,15 @@ pub trait LedgerStore: Send + Sync {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<EntryPage, PortError>;
+
+    /// [`LedgerStore::list_entries`], with which of the entries are applied.
+    async fn list_marked(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<MarkedPage, PortError>;
 
     /// Account ids in order, strictly after `after`, at most `limit`: what reconciliation walks.
     async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError>;
@@ -176,6 +195,10 @@ pub trait BalanceStore: Send + Sync {
 
     /// Reads the rollups needed for the balances of `from` onwards up to `to`.
     async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError>;
+
+    /// Reads every stored rollup from `from` to `to` (days by date, months by their first day) and
+    /// the closing balance of the month before `from`'s: what the audit compares.
+    async fn rollups(&self, account: &AccountId, from: Date, to: Date) -> Result<Rollups, PortError>;
 }
 
 /// The queue postings travel on from relay to consolidation.

@@ -8,6 +8,9 @@
 mod faulty;
 mod support;
 
+#[path = "ledger/audit.rs"]
+mod audit;
+
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::account::{Account, AccountChange, AccountId};
+use crate::domain::audit::Rollups;
 use crate::domain::balance::{BalanceHistory, MonthRollup, Movement};
 use crate::domain::calendar::month_of;
 use crate::domain::consolidation::{self, Needs, Plan, Snapshot, Stored};
@@ -25,8 +26,8 @@ use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 use crate::message;
 use crate::ports::{
-    Applied, BalanceStore, Delivery, EntryPage, Inbox, LedgerStore, NewEntry, Outbox, Pending, PortError, Publisher,
-    PutAccount, QueueDepths, Recorded,
+    Applied, BalanceStore, Delivery, EntryPage, Inbox, LedgerStore, MarkedPage, NewEntry, Outbox, Pending, PortError,
+    Publisher, PutAccount, QueueDepths, Recorded,
 };
 
 /// The in-memory ledger store. Clones share one state, as clones of the other stores share one
@@ -78,6 +79,33 @@ impl MemoryStore {
     pub fn put_month(&self, account: &AccountId, rollup: MonthRollup) -> Result<(), PortError> {
         let mut state = self.lock()?;
         state.books.entry(account.clone()).or_default().months.insert(rollup.month, rollup);
+        Ok(())
+    }
+
+    /// Damages the books under the ports, for the audit's tests: overwrites a day's totals.
+    ///
+    /// # Errors
+    /// When the store's lock was poisoned by a panic.
+    pub fn put_day(&self, account: &AccountId, date: Date, movement: Movement) -> Result<(), PortError> {
+        self.lock()?.books.entry(account.clone()).or_default().days.insert(date, movement);
+        Ok(())
+    }
+
+    /// Damages the books under the ports, for the audit's tests: forgets that an entry was applied
+    /// (`applied`) or reversed (`reversed`).
+    ///
+    /// # Errors
+    /// When the store's lock was poisoned by a panic.
+    pub fn forget(&self, account: &AccountId, id: &EntryId, applied: bool, reversed: bool) -> Result<(), PortError> {
+        let mut state = self.lock()?;
+        if let Some(row) = state.books.get_mut(account).and_then(|b| b.entries.get_mut(id)) {
+            if applied {
+                row.applied_at = None;
+            }
+            if reversed {
+                row.entry.reversed_by = None;
+            }
+        }
         Ok(())
     }
 
@@ -169,6 +197,25 @@ impl LedgerStore for MemoryStore {
         Ok(EntryPage::from_fetched(items, limit))
     }
 
+    async fn list_marked(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<MarkedPage, PortError> {
+        let page = self.list_entries(account, date, after, limit).await?;
+        let state = self.lock()?;
+        let rows = state.books.get(account).map(|b| &b.entries);
+        let applied = page
+            .items
+            .iter()
+            .filter(|e| rows.and_then(|r| r.get(&e.id)).is_some_and(|row| row.applied_at.is_some()))
+            .map(|e| e.id)
+            .collect();
+        Ok(MarkedPage { page, applied })
+    }
+
     async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError> {
         let state = self.lock()?;
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
@@ -222,6 +269,19 @@ impl BalanceStore for MemoryStore {
         let days =
             if to < start { BTreeMap::new() } else { book.days.range(start..=to).map(|(d, m)| (*d, *m)).collect() };
         Ok(BalanceHistory { opening, days })
+    }
+
+    async fn rollups(&self, account: &AccountId, from: Date, to: Date) -> Result<Rollups, PortError> {
+        let state = self.lock()?;
+        let Some(book) = state.books.get(account) else { return Ok(Rollups::default()) };
+        if to < from {
+            return Ok(Rollups { prior_closing: prior_closing(book, month_of(from)), ..Rollups::default() });
+        }
+        Ok(Rollups {
+            prior_closing: prior_closing(book, month_of(from)),
+            days: book.days.range(from..=to).map(|(d, m)| (*d, *m)).collect(),
+            months: book.months.range(month_of(from)..=month_of(to)).map(|(d, r)| (*d, *r)).collect(),
+        })
     }
 }
 

@@ -6,10 +6,12 @@
 //! - [`entry`]: the immutable debit or credit entry and its business date.
 //! - [`balance`]: daily movements, monthly rollups and the daily balance computed from them.
 //! - [`consolidation`]: the consolidation policy: a pure planner from a store's snapshot to a plan.
+//! - [`audit`]: what the stored rollups must hold given the entries, and every kind of difference.
 //! - [`calendar`]: business dates and the limits on when an entry may have occurred.
 //! - [`idempotency`]: idempotency keys and request fingerprints.
 
 pub mod account;
+pub mod audit;
 pub mod balance;
 pub mod batch;
 pub mod calendar;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use fluxo::domain::account::AccountId;
+use fluxo::domain::audit::Rollups;
 use fluxo::domain::balance::BalanceHistory;
 use fluxo::domain::entry::Posting;
 use fluxo::ports::{Applied, BalanceStore, Clock, PortError, Publisher};
@@ -132,5 +133,9 @@ impl BalanceStore for DyingBalances {
 
     async fn history(&self, account: &AccountId, from: Date, to: Date) -> Result<BalanceHistory, PortError> {
         self.inner.history(account, from, to).await
+    }
+
+    async fn rollups(&self, account: &AccountId, from: Date, to: Date) -> Result<Rollups, PortError> {
+        self.inner.rollups(account, from, to).await
     }
 }

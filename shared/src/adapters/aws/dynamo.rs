@@ -24,13 +24,16 @@ use jiff::civil::Date;
 use super::item::{self, Item, s};
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountChange, AccountId};
+use crate::domain::audit::Rollups;
 use crate::domain::balance::BalanceHistory;
 use crate::domain::calendar::month_of;
 use crate::domain::consolidation;
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, KeyDigest, StoredResponse};
 use crate::ledger::recorded_response;
-use crate::ports::{Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, PortError, PutAccount, Recorded};
+use crate::ports::{
+    Applied, BalanceStore, EntryPage, LedgerStore, MarkedPage, NewEntry, PortError, PutAccount, Recorded,
+};
 
 /// DynamoDB's limit of items in one transaction and keys in one `BatchGetItem`.
 pub(super) const TRANSACTION_ITEMS_MAX: usize = 100;
@@ -254,6 +257,17 @@ impl LedgerStore for DynamoStore {
         Ok(EntryPage::from_fetched(entries, limit))
     }
 
+    async fn list_marked(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<MarkedPage, PortError> {
+        let page = self.list_entries(account, date, after, limit).await?;
+        self.marked_page(account, page).await
+    }
+
     async fn accounts(&self, after: Option<&AccountId>, limit: usize) -> Result<Vec<AccountId>, PortError> {
         let mut vals = values(&[(":pk", s(item::ACCOUNTS_PK))]);
         let condition = match after {
@@ -308,26 +322,8 @@ impl LedgerStore for DynamoStore {
             forward: true,
         };
         let listed = self.query(q, None).await?.iter().map(item::entry_from).collect::<Result<Vec<_>, _>>()?;
-        if listed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let lock = item::lock_from(self.get(item::lock_key(account)).await?.as_ref())?;
-        let keys = listed.iter().map(|e| item::mark_key(account, e.id.slot())).collect();
-        let mut marked = std::collections::HashSet::new();
-        for found in self.batch_get(keys, false).await? {
-            marked.insert(item::get_s(&found, "SK")?.trim_start_matches(item::MARK_PREFIX).to_owned());
-        }
-        let unmarked: Vec<Entry> = listed.into_iter().filter(|e| !lock.applied(e.id.slot(), &marked)).collect();
-        // Entries applied before marks were items of their own carry the mark in their own item.
-        let keys = unmarked.iter().map(|e| item::entry_key(account, e.id.slot())).collect();
-        let mut applied_before = std::collections::HashSet::new();
-        for found in self.batch_get(keys, false).await? {
-            let (id, stored) = item::stored_from(&found)?;
-            if stored.applied {
-                applied_before.insert(id);
-            }
-        }
-        Ok(unmarked.into_iter().filter(|e| !applied_before.contains(&e.id)).map(|e| e.posting()).collect())
+        let applied = self.applied_among(account, &listed).await?;
+        Ok(listed.into_iter().filter(|e| !applied.contains(&e.id)).map(|e| e.posting()).collect())
     }
 
     /// An eventually consistent read of a key no record has: half a read unit, and the connection
@@ -379,6 +375,10 @@ impl BalanceStore for DynamoStore {
         };
         let days = self.query(q, None).await?.iter().map(item::day_from).collect::<Result<BTreeMap<_, _>, _>>()?;
         Ok(BalanceHistory { opening, days })
+    }
+
+    async fn rollups(&self, account: &AccountId, from: Date, to: Date) -> Result<Rollups, PortError> {
+        self.rollups_between(account, from, to).await
     }
 }
 

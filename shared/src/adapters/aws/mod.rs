@@ -2,6 +2,7 @@
 //! execution environment from the standard AWS environment (`AWS_REGION`, credentials, and
 //! `AWS_ENDPOINT_URL` for emulators) and shared by every invocation.
 
+mod audit;
 mod counter;
 mod dynamo;
 pub mod item;

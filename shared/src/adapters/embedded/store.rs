@@ -1,7 +1,7 @@
 //! The ledger store on SQLite: accounts, entries with their idempotency keys and outbox rows, and the
 //! daily and monthly rollups that consolidation maintains.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::sqlite::{Db, Writer};
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountId, AccountName, Currency, Zone};
+use crate::domain::audit::Rollups;
 use crate::domain::balance::{BalanceHistory, MonthRollup, Movement};
 use crate::domain::calendar::{month_of, parse_date, parse_instant};
 use crate::domain::consolidation::{self, Needs, Plan, Snapshot, Stored};
@@ -19,7 +20,8 @@ use crate::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
 use crate::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use crate::domain::money::Amount;
 use crate::ports::{
-    Applied, BalanceStore, EntryPage, LedgerStore, NewEntry, Outbox, Pending, PortError, PutAccount, Recorded,
+    Applied, BalanceStore, EntryPage, LedgerStore, MarkedPage, NewEntry, Outbox, Pending, PortError, PutAccount,
+    Recorded,
 };
 
 const SCHEMA: &str = "
@@ -176,18 +178,39 @@ impl LedgerStore for EmbeddedStore {
         after: Option<EntryId>,
         limit: usize,
     ) -> Result<EntryPage, PortError> {
+        Ok(self.list_marked(account, date, after, limit).await?.page)
+    }
+
+    async fn list_marked(
+        &self,
+        account: &AccountId,
+        date: Date,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<MarkedPage, PortError> {
         let account = account.clone();
         self.reader
             .call(move |conn| {
                 let sql = format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries WHERE account_id = ?1 AND business_date = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+                    "SELECT {ENTRY_COLUMNS}, applied_at IS NOT NULL FROM entries WHERE account_id = ?1 AND business_date = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
                 );
                 let after = after.map(|id| id.to_string()).unwrap_or_default();
                 let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map(params![account.as_str(), date.to_string(), after, fetch], raw_entry)?;
-                let items = rows.map(|r| r.map_err(PortError::from).and_then(RawEntry::parse)).collect::<Result<Vec<_>, _>>()?;
-                Ok(EntryPage::from_fetched(items, limit))
+                let rows = stmt.query_map(params![account.as_str(), date.to_string(), after, fetch], |r| {
+                    Ok((raw_entry(r)?, r.get::<_, bool>(ENTRY_COLUMNS.split(", ").count())?))
+                })?;
+                let mut applied = HashSet::new();
+                let mut items = Vec::new();
+                for row in rows {
+                    let (raw, marked) = row?;
+                    let entry = raw.parse()?;
+                    if marked {
+                        applied.insert(entry.id);
+                    }
+                    items.push(entry);
+                }
+                Ok(MarkedPage { page: EntryPage::from_fetched(items, limit), applied })
             })
             .await
     }
@@ -275,24 +298,26 @@ impl BalanceStore for EmbeddedStore {
                 // One read transaction, so a consolidation committing in between cannot split the view.
                 let tx = conn.transaction()?;
                 let opening = prior_closing(&tx, &account, start)?;
-                let mut stmt = tx.prepare_cached(
-                    "SELECT date, credits, debits, entry_count FROM daily_totals
-                     WHERE account_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
-                )?;
-                let rows = stmt.query_map(params![account.as_str(), start.to_string(), to.to_string()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        Movement { credits: r.get(1)?, debits: r.get(2)?, entry_count: r.get(3)? },
-                    ))
-                })?;
-                let mut days = BTreeMap::new();
-                for row in rows {
-                    let (date, movement) = row?;
-                    days.insert(parse_date(&date).map_err(|e| corrupt("date", e))?, movement);
-                }
-                drop(stmt);
+                let days = days_between(&tx, &account, start, to)?;
                 tx.commit()?;
                 Ok(BalanceHistory { opening, days })
+            })
+            .await
+    }
+
+    #[tracing::instrument(name = "sqlite.rollups", skip_all, fields(account_id = %account))]
+    async fn rollups(&self, account: &AccountId, from: Date, to: Date) -> Result<Rollups, PortError> {
+        let account = account.clone();
+        self.reader
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let prior_closing = prior_closing(&tx, &account, month_of(from))?;
+                let days = days_between(&tx, &account, from, to)?;
+                let last = month_of(to);
+                let months = months_from(&tx, &account, month_of(from))?.into_iter().filter(|r| r.month <= last);
+                let months = months.map(|r| (r.month, r)).collect();
+                tx.commit()?;
+                Ok(Rollups { prior_closing, days, months })
             })
             .await
     }
@@ -470,6 +495,28 @@ fn prior_closing(conn: &Connection, account: &AccountId, month: Date) -> Result<
         .query_row(params![account.as_str(), month.to_string()], |r| r.get(0))
         .optional()?;
     Ok(closing.unwrap_or(0))
+}
+
+/// The stored totals of the dates from `from` to `to`.
+fn days_between(
+    conn: &Connection,
+    account: &AccountId,
+    from: Date,
+    to: Date,
+) -> Result<BTreeMap<Date, Movement>, PortError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT date, credits, debits, entry_count FROM daily_totals
+         WHERE account_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+    )?;
+    let rows = stmt.query_map(params![account.as_str(), from.to_string(), to.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, Movement { credits: r.get(1)?, debits: r.get(2)?, entry_count: r.get(3)? }))
+    })?;
+    let mut days = BTreeMap::new();
+    for row in rows {
+        let (date, movement) = row?;
+        days.insert(parse_date(&date).map_err(|e| corrupt("date", e))?, movement);
+    }
+    Ok(days)
 }
 
 fn months_from(conn: &Connection, account: &AccountId, month: Date) -> Result<Vec<MonthRollup>, PortError> {
