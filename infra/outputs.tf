@@ -45,6 +45,16 @@ output "table_name" {
   value       = aws_dynamodb_table.ledger.name
 }
 
+output "backup_vault_arn" {
+  description = "AWS Backup vault of the table's daily backups, in the deployment's region."
+  value       = aws_backup_vault.ledger.arn
+}
+
+output "dr_backup_vault_arn" {
+  description = "AWS Backup vault in dr_region holding a copy of every daily backup; restore from it when the region is lost."
+  value       = aws_backup_vault.ledger_dr.arn
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic every alarm notifies; subscribe a pager to it."
   value       = aws_sns_topic.alarms.arn

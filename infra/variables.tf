@@ -342,6 +342,85 @@ variable "backup_schedule" {
   default     = "cron(0 5 * * ? *)"
 }
 
+variable "dr_region" {
+  description = "Second region, where every daily backup is copied to a vault of its own (not var.region)."
+  type        = string
+  default     = "us-west-2"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.dr_region))
+    error_message = "dr_region must be an AWS region name, such as us-west-2."
+  }
+}
+
+variable "dr_backup_retention_days" {
+  description = "How long the copies in the dr_region vault are kept, in days."
+  type        = number
+  default     = 90
+}
+
+variable "backup_copy_vault_arn" {
+  description = "A backup vault of another AWS account that receives a copy of every daily backup too; empty copies to no other account (docs/operations.md)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.backup_copy_vault_arn == "" || can(regex("^arn:aws[a-z-]*:backup:[a-z0-9-]+:[0-9]{12}:backup-vault:[A-Za-z0-9_.-]{2,50}$", var.backup_copy_vault_arn))
+    error_message = "backup_copy_vault_arn must be empty or the ARN of a backup vault (arn:aws:backup:<region>:<account>:backup-vault:<name>)."
+  }
+}
+
+variable "backup_vault_lock" {
+  description = "Lock both backup vaults in compliance mode: once backup_vault_lock_changeable_days have passed, nobody (root included) can delete a recovery point early, shorten its retention, or remove the lock. false leaves the vaults deletable with their recovery points (dev)."
+  type        = bool
+  default     = true
+}
+
+variable "backup_vault_lock_changeable_days" {
+  description = "Grace period in which a new vault lock can still be changed or removed; after it the lock is permanent (at least 3 days)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.backup_vault_lock_changeable_days >= 3
+    error_message = "AWS Backup needs at least 3 days before a compliance-mode lock takes effect."
+  }
+}
+
+variable "backup_vault_lock_min_retention_days" {
+  description = "Shortest retention a locked vault accepts: no recovery point can be deleted younger than this. At most backup_retention_days and dr_backup_retention_days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_vault_lock_min_retention_days >= 1
+    error_message = "backup_vault_lock_min_retention_days must be at least 1."
+  }
+}
+
+variable "backup_vault_lock_max_retention_days" {
+  description = "Longest retention a locked vault accepts. At least backup_retention_days and dr_backup_retention_days."
+  type        = number
+  default     = 365
+}
+
+variable "restore_test_schedule" {
+  description = "When AWS Backup restores the latest backup of the table to a scratch table to prove it restores (cron, UTC)."
+  type        = string
+  default     = "cron(0 9 ? * MON *)"
+}
+
+variable "break_glass_role_name" {
+  description = "IAM role (name, with its path if it has one) that alone may disable or schedule the deletion of the KMS keys; managed outside this stack (docs/operations.md)."
+  type        = string
+  default     = "fluxo-break-glass"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$", var.break_glass_role_name))
+    error_message = "break_glass_role_name must be an IAM role name, optionally after its path (a/b/name)."
+  }
+}
+
 # --- Cognito --------------------------------------------------------------------------------------
 
 variable "resource_server_identifier" {

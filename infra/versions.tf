@@ -21,11 +21,18 @@ provider "aws" {
   region = var.region
 
   default_tags {
-    tags = merge(var.tags, {
-      project     = var.project
-      environment = var.environment
-      managed_by  = "terraform"
-    })
+    tags = local.default_tags
+  }
+}
+
+# The disaster-recovery region: only the copies of the backups live there (tables.tf), in a vault
+# under a key of that region (kms.tf), tagged as everything else.
+provider "aws" {
+  alias  = "dr"
+  region = var.dr_region
+
+  default_tags {
+    tags = local.default_tags
   }
 }
 
@@ -34,6 +41,11 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  default_tags = merge(var.tags, {
+    project     = var.project
+    environment = var.environment
+    managed_by  = "terraform"
+  })
   name       = "${var.project}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.name

@@ -8,6 +8,12 @@ table_deletion_protection = false
 pitr_recovery_days        = 35
 backup_retention_days     = 7
 
+# Backups are copied to the DR region as in prod, kept a week, in vaults left unlocked so that dev
+# can be torn down with its recovery points.
+dr_region                = "us-west-2"
+dr_backup_retention_days = 7
+backup_vault_lock        = false
+
 api_throttle_rate_rps             = 100
 api_throttle_burst                = 200
 waf_requests_per_ip_per_minute    = 1200

@@ -10,6 +10,17 @@ table_deletion_protection = true
 pitr_recovery_days        = 35
 backup_retention_days     = 90
 
+# Every daily backup is copied to a second region; both vaults are locked in compliance mode three
+# days after the first apply: from then on no recovery point can be deleted before 30 days, by
+# anyone, and the lock itself cannot be removed.
+dr_region                            = "us-west-2"
+dr_backup_retention_days             = 90
+backup_vault_lock                    = true
+backup_vault_lock_changeable_days    = 3
+backup_vault_lock_min_retention_days = 30
+backup_vault_lock_max_retention_days = 365
+# backup_copy_vault_arn = "arn:aws:backup:us-west-2:<backup account>:backup-vault:fluxo-prod-ledger"
+
 api_throttle_rate_rps             = 1000
 api_throttle_burst                = 2000
 waf_requests_per_ip_per_minute    = 6000

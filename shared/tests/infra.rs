@@ -3,8 +3,9 @@
 //! No provider can be downloaded here, so nothing is planned: every `infra/*.tf` is parsed with
 //! `hcl-rs` and the invariants the design rests on are asserted on the syntax tree. Each test names
 //! the promise it keeps: WAF in front of the API, arm64 functions with reserved concurrency, partial
-//! batch failures, dead letters, point-in-time recovery, every route of the contract in the API, and
-//! no wildcard IAM action.
+//! batch failures, dead letters, point-in-time recovery, every route of the contract in the API, no
+//! wildcard IAM action, and backups that survive the region, the account and the key (copied to a
+//! second region, locked in prod, restore-tested weekly, keys only a break-glass role can retire).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -519,6 +520,10 @@ fn no_iam_statement_grants_wildcard_actions() {
     let infra = Infra::load();
     let documents = infra.of("data", "aws_iam_policy_document");
     assert!(!documents.is_empty(), "no policy documents");
+    // The documents a key policy is made of, where a resource of "*" means that key.
+    let key_policies: BTreeSet<&str> =
+        infra.resources("aws_kms_key").keys().flat_map(|key| key_policy(&infra, key)).map(|(name, _)| name).collect();
+    assert!(key_policies.contains("kms"), "the ledger key's policy is not found: {key_policies:?}");
     for (name, document) in &documents {
         for statement in nested(document, "statement") {
             let sid = attr(statement, "sid").map(text).unwrap_or_default();
@@ -532,7 +537,7 @@ fn no_iam_statement_grants_wildcard_actions() {
             let resources = attr(statement, "resources").map(strings).unwrap_or_default();
             if resources.iter().any(|r| r == "*") {
                 let xray_only = actions.iter().all(|a| a.starts_with("xray:"));
-                let key_policy = *name == "kms" && actions.iter().all(|a| a.starts_with("kms:"));
+                let key_policy = key_policies.contains(*name) && actions.iter().all(|a| a.starts_with("kms:"));
                 assert!(xray_only || key_policy, "policy {name} statement {sid} grants {actions:?} on every resource");
             }
         }
@@ -732,4 +737,326 @@ fn prod_sign_in_requires_a_second_factor_threat_protection_and_verified_emails()
     let client = infra.resources("aws_cognito_user_pool_client").into_values().next().expect("an app client");
     let client = hcl::format::to_string(client.body()).expect("format");
     assert!(client.contains("precondition") && client.contains("localhost"), "nothing refuses localhost in prod");
+}
+
+// --- backups that survive the region, the account and the key ------------------------------------
+
+/// The default of a variable of `infra/variables.tf`, as HCL text.
+fn variable_default(infra: &Infra, name: &str) -> Option<String> {
+    infra
+        .blocks
+        .iter()
+        .map(|(_, b)| b)
+        .find(|b| b.identifier() == "variable" && b.labels().first().map(|l| l.as_str()) == Some(name))
+        .and_then(|v| attr(v, "default"))
+        .map(text)
+}
+
+/// A variable as an environment sets it: its `.tfvars` value, else its default, as HCL text.
+fn setting(infra: &Infra, vars: &BTreeMap<String, Expression>, name: &str) -> String {
+    vars.get(name).map(text).or_else(|| variable_default(infra, name)).unwrap_or_else(|| panic!("no variable {name}"))
+}
+
+/// The elements of a list expression, each as HCL text (references stay references).
+fn texts(expr: &Expression) -> Vec<String> {
+    match expr {
+        Expression::Array(items) => items.iter().map(text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The name of the document in `data.aws_iam_policy_document.<name>.json`.
+fn document_name(reference: &str) -> Option<&str> {
+    reference.trim().strip_prefix("data.aws_iam_policy_document.")?.strip_suffix(".json")
+}
+
+/// The policy documents a key's policy is made of: the one it names and, through
+/// `source_policy_documents`, every document that one is built from.
+fn key_policy<'a>(infra: &'a Infra, key: &str) -> Vec<(&'a str, &'a Block)> {
+    let documents = infra.of("data", "aws_iam_policy_document");
+    let keys = infra.resources("aws_kms_key");
+    let policy =
+        keys.get(key).and_then(|k| attr(k, "policy")).map(text).unwrap_or_else(|| panic!("key {key} has no policy"));
+    let first =
+        document_name(&policy).unwrap_or_else(|| panic!("key {key}'s policy is not a policy document: {policy}"));
+    let mut pending = vec![first.to_owned()];
+    let mut found: Vec<(&str, &Block)> = Vec::new();
+    while let Some(name) = pending.pop() {
+        assert!(found.len() <= documents.len(), "key {key}'s policy documents source each other in a cycle");
+        let (name, document) =
+            documents.get_key_value(name.as_str()).unwrap_or_else(|| panic!("key {key}: no policy document {name}"));
+        if let Some(sources) = attr(document, "source_policy_documents") {
+            pending.extend(texts(sources).iter().filter_map(|s| document_name(s).map(str::to_owned)));
+        }
+        found.push((name, document));
+    }
+    found
+}
+
+/// Whether an IAM action pattern (`kms:Disable*`, `*`) covers an action; IAM ignores case.
+fn covers(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    match pattern.strip_suffix('*') {
+        Some(prefix) => action.starts_with(prefix),
+        None => pattern == action,
+    }
+}
+
+/// A statement's conditions on `aws:PrincipalArn`, as (operator, values as HCL text).
+fn principal_arn_conditions(statement: &Block) -> Vec<(String, String)> {
+    nested(statement, "condition")
+        .iter()
+        .filter(|c| attr(c, "variable") == Some(&Expression::String("aws:PrincipalArn".into())))
+        .map(|c| {
+            let test = match attr(c, "test") {
+                Some(Expression::String(test)) => test.clone(),
+                _ => String::new(),
+            };
+            (test, attr(c, "values").map(text).unwrap_or_default())
+        })
+        .collect()
+}
+
+fn is_deny(statement: &Block) -> bool {
+    attr(statement, "effect") == Some(&Expression::String("Deny".into()))
+}
+
+/// GIVEN the daily backup rule THEN each backup is copied, on a lifecycle of its own, to a vault
+/// whose provider is the DR region (which no environment sets to the deployment's region), encrypted
+/// with a rotated key of that region the backup role may use; AND a copy to another account's vault
+/// follows when one is named.
+#[test]
+fn the_daily_backup_is_copied_to_a_vault_in_another_region_under_that_regions_key() {
+    let infra = Infra::load();
+    let plan = infra.resources("aws_backup_plan").into_values().next().expect("a backup plan");
+    let rule = nested(plan, "rule")
+        .into_iter()
+        .find(|r| attr(r, "rule_name") == Some(&Expression::String("daily".into())))
+        .expect("a daily backup rule");
+    let copies = nested(rule, "copy_action");
+    assert_eq!(copies.len(), 1, "the daily rule copies its backups to one other region");
+    let copy = copies[0];
+    let destination = attr(copy, "destination_vault_arn").map(text).unwrap_or_default();
+    let vaults = infra.resources("aws_backup_vault");
+    let vault = vaults
+        .iter()
+        .find(|(name, _)| destination == format!("aws_backup_vault.{name}.arn"))
+        .map(|(_, vault)| *vault)
+        .unwrap_or_else(|| panic!("the copy goes to {destination:?}, not a vault of infra/"));
+    let retention = nested(copy, "lifecycle").first().and_then(|l| attr(l, "delete_after")).map(text);
+    assert_eq!(retention.as_deref(), Some("var.dr_backup_retention_days"), "the copies' own lifecycle");
+
+    // AND that vault lives in the DR provider's region, tagged as everything else.
+    let provider_ref = attr(vault, "provider").map(text).expect("the copy's vault is in the deployment's region");
+    let alias = provider_ref.strip_prefix("aws.").unwrap_or_else(|| panic!("provider {provider_ref}"));
+    let providers: Vec<&Block> = infra.blocks.iter().map(|(_, b)| b).filter(|b| b.identifier() == "provider").collect();
+    let dr = providers
+        .iter()
+        .find(|p| attr(p, "alias") == Some(&Expression::String(alias.into())))
+        .unwrap_or_else(|| panic!("no provider with alias {alias}"));
+    let main = providers.iter().find(|p| attr(p, "alias").is_none()).expect("the default aws provider");
+    assert_eq!(attr(dr, "region").map(text).as_deref(), Some("var.dr_region"));
+    assert_eq!(attr(main, "region").map(text).as_deref(), Some("var.region"));
+    let tags = |p: &Block| nested(p, "default_tags").first().and_then(|t| attr(t, "tags")).map(text);
+    assert!(tags(dr).is_some() && tags(dr) == tags(main), "the DR provider tags differently: {:?}", tags(dr));
+    let vault_text: String = hcl::format::to_string(vault.body()).expect("format").split_whitespace().collect();
+    assert!(vault_text.contains("var.dr_region!=var.region"), "nothing refuses a DR region equal to the region");
+    for env in ["dev", "prod"] {
+        let vars = tfvars(env);
+        let (region, dr_region) = (setting(&infra, &vars, "region"), setting(&infra, &vars, "dr_region"));
+        assert_ne!(region, dr_region, "{env} copies its backups into its own region");
+    }
+
+    // AND the vault's key is a rotated key of the same region.
+    let key_ref = attr(vault, "kms_key_arn").map(text).unwrap_or_default();
+    let keys = infra.resources("aws_kms_key");
+    let (key_name, key) = keys
+        .iter()
+        .find(|(name, _)| key_ref == format!("aws_kms_key.{name}.arn"))
+        .unwrap_or_else(|| panic!("the DR vault is encrypted with {key_ref:?}, not a key of infra/"));
+    assert_eq!(attr(key, "provider").map(text), Some(provider_ref.clone()), "the DR key is not in the DR region");
+    assert_eq!(attr(key, "enable_key_rotation"), Some(&Expression::Bool(true)), "the DR key is not rotated");
+
+    // AND the role that runs the copies may encrypt with that key.
+    let selection = infra.resources("aws_backup_selection").into_values().next().expect("a backup selection");
+    let role_ref = attr(selection, "iam_role_arn").map(text).unwrap_or_default();
+    let role = role_ref.strip_prefix("aws_iam_role.").and_then(|r| r.strip_suffix(".arn")).expect("a role of infra/");
+    let documents = infra.of("data", "aws_iam_policy_document");
+    let key_arn = format!("aws_kms_key.{key_name}.arn");
+    let may_use = infra
+        .resources("aws_iam_role_policy")
+        .values()
+        .filter(|p| attr(p, "role").map(text).is_some_and(|r| r.starts_with(&format!("aws_iam_role.{role}."))))
+        .filter_map(|p| attr(p, "policy").map(text))
+        .filter_map(|policy| document_name(&policy).and_then(|name| documents.get(name)).copied())
+        .flat_map(|document| nested(document, "statement"))
+        .filter(|st| !is_deny(st) && attr(st, "resources").map(texts).unwrap_or_default().contains(&key_arn))
+        .flat_map(|st| attr(st, "actions").map(strings).unwrap_or_default())
+        .collect::<Vec<_>>();
+    for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+        assert!(may_use.iter().any(|a| covers(a, action)), "the backup role may not {action} with the DR key");
+    }
+
+    // AND a second copy goes to another account's vault exactly when one is named.
+    let dynamic = nested(rule, "dynamic")
+        .into_iter()
+        .find(|d| d.labels().first().map(|l| l.as_str()) == Some("copy_action"))
+        .expect("no optional copy to another account");
+    let for_each = attr(dynamic, "for_each").map(text).unwrap_or_default();
+    assert!(for_each.contains("var.backup_copy_vault_arn"), "the other account's copy follows {for_each}");
+    assert_eq!(variable_default(&infra, "backup_copy_vault_arn").as_deref(), Some("\"\""), "off unless named");
+}
+
+/// GIVEN the environments THEN prod locks both vaults in compliance mode (a lock with
+/// `changeable_for_days`, so after the grace period nobody removes it or deletes a recovery point
+/// early) with retention bounds that admit its backups and copies, AND dev leaves them unlocked and
+/// destroyable.
+#[test]
+fn prod_locks_both_backup_vaults_in_compliance_mode_and_dev_does_not() {
+    let infra = Infra::load();
+    let vaults = infra.resources("aws_backup_vault");
+    assert_eq!(vaults.len(), 2, "the region's vault and the DR region's: {:?}", vaults.keys());
+    let locks = infra.resources("aws_backup_vault_lock_configuration");
+    for (name, vault) in &vaults {
+        let vault_name = format!("aws_backup_vault.{name}.name");
+        let lock = locks
+            .values()
+            .find(|l| attr(l, "backup_vault_name").map(text).as_deref() == Some(vault_name.as_str()))
+            .unwrap_or_else(|| panic!("vault {name} has no lock"));
+        // Without changeable_for_days a lock is in governance mode: any administrator removes it.
+        for key in ["changeable_for_days", "min_retention_days", "max_retention_days"] {
+            assert!(attr(lock, key).is_some(), "vault {name}'s lock has no {key}");
+        }
+        assert_eq!(attr(lock, "provider").map(text), attr(vault, "provider").map(text), "{name}'s lock is elsewhere");
+        let count = attr(lock, "count").map(text).unwrap_or_default();
+        assert!(
+            count.starts_with("var.backup_vault_lock ?"),
+            "vault {name}'s lock is not switched by backup_vault_lock: {count}"
+        );
+        let destroyable = attr(vault, "force_destroy").map(text).unwrap_or_default();
+        assert_eq!(destroyable, "!var.backup_vault_lock", "vault {name}: only an unlocked vault may be emptied");
+    }
+
+    let prod = tfvars("prod");
+    assert_eq!(setting(&infra, &prod, "backup_vault_lock"), "true", "prod's vaults are not locked");
+    assert_eq!(tfvars("dev").get("backup_vault_lock").map(text).as_deref(), Some("false"), "dev must be disposable");
+    let number = |name: &str| {
+        let value = setting(&infra, &prod, name);
+        value.parse::<u64>().unwrap_or_else(|_| panic!("prod's {name} is not a number: {value}"))
+    };
+    assert!(number("backup_vault_lock_changeable_days") >= 3, "AWS Backup takes 3 days at least");
+    let (min, max) = (number("backup_vault_lock_min_retention_days"), number("backup_vault_lock_max_retention_days"));
+    for retention in ["backup_retention_days", "dr_backup_retention_days"] {
+        let days = number(retention);
+        assert!(
+            min <= days && days <= max,
+            "prod's {retention} ({days}) is outside the lock's {min}..={max}: backups would fail"
+        );
+    }
+}
+
+/// GIVEN every KMS key of the stack THEN its policy denies `kms:DisableKey` and
+/// `kms:ScheduleKeyDeletion` to every principal but the break-glass role, no allow grants them to
+/// anyone else, AND the account may still replace the policy, so the key never becomes unmanageable.
+#[test]
+fn both_keys_deny_disabling_and_deletion_to_all_but_the_break_glass_role() {
+    let infra = Infra::load();
+    let keys = infra.resources("aws_kms_key");
+    assert!(keys.contains_key("ledger") && keys.contains_key("ledger_dr"), "the two keys: {:?}", keys.keys());
+    let guarded = ["kms:DisableKey", "kms:ScheduleKeyDeletion"];
+    let actions = |st: &Block| attr(st, "actions").map(strings).unwrap_or_default();
+    let names_break_glass = |values: &str| values.contains("local.break_glass_role_arn");
+    for key in keys.keys() {
+        let statements: Vec<&Block> =
+            key_policy(&infra, key).into_iter().flat_map(|(_, document)| nested(document, "statement")).collect();
+        let guard = statements.iter().filter(|st| is_deny(st)).find(|st| {
+            let every_action = guarded.iter().all(|g| actions(st).iter().any(|a| covers(a, g)));
+            let everyone = nested(st, "principals")
+                .iter()
+                .any(|p| attr(p, "identifiers").map(strings).unwrap_or_default() == ["*"]);
+            let but_break_glass = principal_arn_conditions(st).iter().any(|(test, values)| {
+                ["ArnNotEquals", "ArnNotLike", "StringNotEquals", "StringNotLike"].contains(&test.as_str())
+                    && names_break_glass(values)
+            });
+            every_action && everyone && but_break_glass
+        });
+        assert!(guard.is_some(), "key {key}: no deny of {guarded:?} to all but the break-glass role");
+
+        for statement in statements.iter().filter(|st| !is_deny(st)) {
+            let sid = attr(statement, "sid").map(text).unwrap_or_default();
+            let granted: Vec<_> = guarded.iter().filter(|g| actions(statement).iter().any(|a| covers(a, g))).collect();
+            let held = principal_arn_conditions(statement).iter().any(|(test, values)| {
+                ["ArnEquals", "ArnLike", "StringEquals", "StringLike"].contains(&test.as_str())
+                    && names_break_glass(values)
+            });
+            assert!(
+                granted.is_empty() || held,
+                "key {key}: statement {sid} allows {granted:?} beyond the break-glass role"
+            );
+        }
+
+        let root = "arn:${local.partition}:iam::${local.account_id}:root";
+        let manageable = statements.iter().filter(|st| !is_deny(st) && nested(st, "condition").is_empty()).any(|st| {
+            let to_account = nested(st, "principals").iter().any(|p| {
+                attr(p, "identifiers").map(texts).unwrap_or_default().iter().any(|i| i.trim_matches('"') == root)
+            });
+            to_account && actions(st).iter().any(|a| covers(a, "kms:PutKeyPolicy"))
+        });
+        assert!(manageable, "key {key}: the account may not replace the key policy");
+        let locked_out = statements
+            .iter()
+            .filter(|st| is_deny(st))
+            .any(|st| actions(st).iter().any(|a| covers(a, "kms:PutKeyPolicy")));
+        assert!(!locked_out, "key {key}: a deny of kms:PutKeyPolicy could leave the key unmanageable");
+    }
+
+    // AND the break-glass role is a role of this account, by its configured name.
+    let arn = text(infra.local("break_glass_role_arn"));
+    assert!(arn.contains("${local.account_id}:role/${var.break_glass_role_name}"), "break_glass_role_arn: {arn}");
+    // AND the matcher sees what a policy could hide behind a wildcard.
+    assert!(covers("kms:Disable*", "kms:DisableKey") && covers("*", "kms:ScheduleKeyDeletion"));
+    assert!(!covers("kms:DisableKeyRotation", "kms:DisableKey") && !covers("kms:Put*", "kms:ScheduleKeyDeletion"));
+}
+
+/// GIVEN the restore testing plan THEN it restores, on a schedule, the latest recovery point of the
+/// ledger vault into a scratch table for the ledger table, as the backup role, encrypted with the
+/// ledger's key, and keeps it for a validation window.
+#[test]
+fn a_restore_testing_plan_restores_the_ledger_table_from_its_vault() {
+    let infra = Infra::load();
+    let plans = infra.resources("aws_backup_restore_testing_plan");
+    let (plan_name, plan) = plans.iter().next().expect("a restore testing plan");
+    assert!(attr(plan, "schedule_expression").is_some(), "the restore test runs on no schedule");
+    let selection = nested(plan, "recovery_point_selection");
+    let selection = selection.first().expect("the plan selects no recovery point");
+    assert_eq!(attr(selection, "algorithm"), Some(&Expression::String("LATEST_WITHIN_WINDOW".into())));
+    let vaults = attr(selection, "include_vaults").map(texts).unwrap_or_default();
+    assert_eq!(vaults, ["aws_backup_vault.ledger.arn"], "the restore test reads another vault");
+
+    let tests = infra.resources("aws_backup_restore_testing_selection");
+    let test = tests
+        .values()
+        .find(|t| {
+            attr(t, "restore_testing_plan_name").map(text).as_deref()
+                == Some(format!("aws_backup_restore_testing_plan.{plan_name}.name").as_str())
+        })
+        .expect("the restore testing plan selects nothing");
+    assert_eq!(attr(test, "protected_resource_type"), Some(&Expression::String("DynamoDB".into())));
+    let tables = attr(test, "protected_resource_arns").map(texts).unwrap_or_default();
+    assert_eq!(tables, ["aws_dynamodb_table.ledger.arn"], "the restore test restores another table");
+    let backup_role =
+        infra.resources("aws_backup_selection").into_values().next().and_then(|s| attr(s, "iam_role_arn"));
+    assert_eq!(attr(test, "iam_role_arn"), backup_role, "the restore test runs as another role than the backups");
+    assert!(attr(test, "validation_window_hours").is_some(), "no validation window");
+    let overrides = attr(test, "restore_metadata_overrides").expect("the scratch table would use an AWS owned key");
+    assert_eq!(object_field(overrides, "encryptionType"), Some(&Expression::String("KMS".into())));
+    assert_eq!(object_field(overrides, "kmsMasterKeyArn").map(text).as_deref(), Some("aws_kms_key.ledger.arn"));
+
+    // AND the role may restore.
+    let restores = infra.resources("aws_iam_role_policy_attachment").values().any(|a| {
+        attr(a, "policy_arn")
+            .map(text)
+            .is_some_and(|arn| arn.ends_with("service-role/AWSBackupServiceRolePolicyForRestores\""))
+    });
+    assert!(restores, "the backup role may not restore");
 }
