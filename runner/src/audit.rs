@@ -66,6 +66,9 @@ async fn audit(args: AuditArgs) -> Result<usize, String> {
     {
         return Err("--to must not be before --from".into());
     }
+    if args.grace.is_negative() {
+        return Err("--grace must not be negative".into());
+    }
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.data_dir.clone_from(&args.data_dir);
     settings.backend = args.backend.into();

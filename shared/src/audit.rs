@@ -6,7 +6,7 @@
 //! of dates audited, not of entries. Books still being written can show a difference on the dates
 //! being written between the two reads; a second audit of those dates tells.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -14,9 +14,11 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::account::{Account, AccountId};
-use crate::domain::audit::{Finding, ReversalFault, Standing, check_reversal, check_reversed, compare, months_between};
+use crate::domain::audit::{
+    Finding, ReversalFault, Rollups, Standing, check_reversal, check_reversed, compare, months_between,
+};
 use crate::domain::balance::Movement;
-use crate::domain::calendar::{BACKDATE_MAX, business_date, month_of};
+use crate::domain::calendar::{BACKDATE_MAX, FUTURE_SKEW_MAX, business_date, month_of};
 use crate::domain::entry::{Entry, EntryId};
 use crate::ports::{BalanceStore, LedgerStore, PortError};
 
@@ -78,6 +80,54 @@ struct DateAudit {
     findings: Vec<Finding>,
 }
 
+/// What a walk over some dates read: per date, what its entries say.
+#[derive(Debug, Default)]
+struct Walk {
+    dates: BTreeMap<Date, DateAudit>,
+}
+
+impl Walk {
+    fn counted(&self) -> BTreeMap<Date, Movement> {
+        let moved = self.dates.iter().filter(|(_, d)| d.counted != Movement::default());
+        moved.map(|(date, d)| (*date, d.counted)).collect()
+    }
+
+    /// Every date's own findings, in date order.
+    fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.dates.values().flat_map(|d| &d.findings)
+    }
+}
+
+/// The dates, months and opening an account's audit covers.
+struct Span {
+    from: Date,
+    to: Date,
+    /// The last date that can hold entries now; later dates are not read, their rollups are.
+    last_entry_date: Date,
+    opening: Option<i64>,
+    cutoff: Timestamp,
+}
+
+impl Span {
+    fn of(account: &Account, scope: Scope) -> Self {
+        let first = first_date(account);
+        let from = month_of(scope.from.unwrap_or(first).max(first));
+        let to = scope.to.unwrap_or_else(|| business_date(scope.now, &account.zone)).last_of_month();
+        let latest = scope.now.checked_add(FUTURE_SKEW_MAX).unwrap_or(scope.now);
+        Self {
+            from,
+            to,
+            last_entry_date: business_date(latest, &account.zone).min(to),
+            opening: (from <= month_of(first)).then_some(0),
+            cutoff: scope.now.checked_sub(scope.grace).unwrap_or(Timestamp::MIN),
+        }
+    }
+
+    fn dates(&self) -> Vec<Date> {
+        self.from.series(jiff::Span::new().days(1)).take_while(|d| *d <= self.last_entry_date).collect()
+    }
+}
+
 impl Books {
     /// Every account id, in order, a page at a time.
     ///
@@ -97,6 +147,10 @@ impl Books {
 
     /// Audits one account over `scope`, reporting progress after each date.
     ///
+    /// Books still being written can differ for a moment between reading a date's entries and
+    /// reading the rollups: when the first pass finds differences, the dates they name and the
+    /// rollups are read again, and only the differences both passes find are reported.
+    ///
     /// # Errors
     /// When a store fails; a difference in the books is a [`Finding`], not an error.
     pub async fn audit(
@@ -105,47 +159,58 @@ impl Books {
         scope: Scope,
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<AccountAudit, PortError> {
-        let first = first_date(account);
-        let from = month_of(scope.from.unwrap_or(first).max(first));
-        let to = scope.to.unwrap_or_else(|| business_date(scope.now, &account.zone)).last_of_month();
-        let opening = (from <= month_of(first)).then_some(0);
-        let stored = self.balances.rollups(&account.id, from, to).await?;
-        let cutoff = scope.now.checked_sub(scope.grace).unwrap_or(scope.now);
-        let dates: Vec<Date> = from.series(jiff::Span::new().days(1)).take_while(|d| *d <= to).collect();
+        let span = Span::of(account, scope);
+        let id = &account.id;
         let mut audit = AccountAudit {
-            account: account.id.clone(),
-            from,
-            to,
-            dates: dates.len(),
+            account: id.clone(),
+            from: span.from,
+            to: span.to,
+            dates: 0,
             entries: 0,
             pending: 0,
             findings: Vec::new(),
         };
-        let mut counted = BTreeMap::new();
+        if span.from > span.to {
+            return Ok(audit);
+        }
+        let dates = span.dates();
+        audit.dates = dates.len();
+        let stored = self.balances.rollups(id, span.from, span.to).await?;
+        let mut walk = self.walk(id, &dates, span.cutoff, progress).await?;
+        let first = findings(&stored, &walk, &span);
+        if !first.is_empty() {
+            let again: Vec<Date> =
+                first.iter().filter_map(Finding::date).collect::<BTreeSet<_>>().into_iter().collect();
+            let stored = self.balances.rollups(id, span.from, span.to).await?;
+            walk.dates.extend(self.walk(id, &again, span.cutoff, &|_| {}).await?.dates);
+            let second = findings(&stored, &walk, &span);
+            audit.findings = second.into_iter().filter(|f| first.contains(f)).collect();
+        }
+        audit.entries = walk.dates.values().map(|d| d.entries).sum();
+        audit.pending = walk.dates.values().map(|d| d.pending).sum();
+        Ok(audit)
+    }
+
+    /// Reads `dates`, a few at a time, reporting progress after each.
+    async fn walk(
+        &self,
+        account: &AccountId,
+        dates: &[Date],
+        cutoff: Timestamp,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<Walk, PortError> {
+        let mut walk = Walk::default();
         let mut read = futures_util::stream::iter(dates.iter().copied())
-            .map(|date| self.audit_date(&account.id, date, cutoff))
+            .map(|date| self.audit_date(account, date, cutoff))
             .buffered(DATES_PARALLEL);
-        let mut done = 0;
+        let mut entries = 0;
         while let Some(date_audit) = read.next().await {
             let (date, day) = date_audit?;
-            done += 1;
-            audit.entries += day.entries;
-            audit.pending += day.pending;
-            audit.findings.extend(day.findings);
-            if day.counted != Movement::default() {
-                counted.insert(date, day.counted);
-            }
-            progress(Progress { account: &account.id, dates_done: done, dates: audit.dates, entries: audit.entries });
+            entries += day.entries;
+            walk.dates.insert(date, day);
+            progress(Progress { account, dates_done: walk.dates.len(), dates: dates.len(), entries });
         }
-        let months = months_between(from, to);
-        match compare(&stored, &counted, opening, &months) {
-            Ok(mut found) => {
-                found.append(&mut audit.findings);
-                audit.findings = found;
-            }
-            Err(_) => audit.findings.push(Finding::Overflow { date: from }),
-        }
-        Ok(audit)
+        Ok(walk)
     }
 
     /// Reads one date's entries, page by page, and checks each.
@@ -209,6 +274,14 @@ fn note(entry: &Entry, other: EntryId, fault: Option<ReversalFault>, day: &mut D
     if let Some(fault) = fault {
         day.findings.push(Finding::Reversal { entry: entry.id, other, fault });
     }
+}
+
+/// The differences between the rollups and what the walk counted, then the walk's own.
+fn findings(stored: &Rollups, walk: &Walk, span: &Span) -> Vec<Finding> {
+    let months = months_between(span.from, span.to);
+    let mut findings = compare(stored, &walk.counted(), span.opening, &months);
+    findings.extend(walk.findings().cloned());
+    findings
 }
 
 /// The account's first possible business date: entries may be backdated by [`BACKDATE_MAX`] from

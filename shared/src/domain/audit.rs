@@ -123,6 +123,16 @@ pub enum Finding {
     Overflow { date: Date },
 }
 
+impl Finding {
+    /// The business date whose entries this finding is about, if it is about one date.
+    pub fn date(&self) -> Option<Date> {
+        match self {
+            Self::Day { date, .. } | Self::NotApplied { date, .. } | Self::Overflow { date } => Some(*date),
+            Self::Month { .. } | Self::Reversal { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -168,16 +178,14 @@ pub fn check_reversed(original: &Entry, reversal: Option<&Entry>) -> Option<Reve
 /// `counted` holds, per date, the movement of the entries that must be in the totals (see
 /// [`Standing::counts`]); `opening` is the balance before the first month when the audit knows it
 /// (from the account's first possible day: 0), or `None` to take the stored one as given. `months`
-/// are the first days of the audited months, in order.
-///
-/// # Errors
-/// On overflow of the expected balances (reported by the caller as [`Finding::Overflow`]).
+/// are the first days of the audited months, in order. A month whose expected totals overflow is
+/// reported as [`Finding::Overflow`], and the months after it are compared from its stored closing.
 pub fn compare(
     stored: &Rollups,
     counted: &BTreeMap<Date, Movement>,
     opening: Option<i64>,
     months: &[Date],
-) -> Result<Vec<Finding>, Overflow> {
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut closing = stored.prior_closing;
     if let (Some(month), Some(expected)) = (months.first(), opening) {
@@ -191,37 +199,38 @@ pub fn compare(
     for date in dates {
         let have = stored.days.get(&date).copied().unwrap_or_default();
         let want = counted.get(&date).copied().unwrap_or_default();
-        findings.extend(movement_diff(have, want).map(|(total, stored, expected)| Finding::Day {
-            date,
-            total,
-            stored,
-            expected,
-        }));
+        let diffs = movement_diff(have, want);
+        findings.extend(diffs.map(|(total, stored, expected)| Finding::Day { date, total, stored, expected }));
     }
     for &month in months {
-        let movement = month_movement(counted, month)?;
-        closing = money::add(closing, movement.net()?)?;
-        let Some(have) = stored.months.get(&month) else {
-            if movement != Movement::default() {
-                findings.extend(
-                    movement_diff(Movement::default(), movement).map(|(total, stored, expected)| Finding::Month {
-                        month,
-                        total,
-                        stored,
-                        expected,
-                    }),
-                );
-            }
+        let have = stored.months.get(&month);
+        let Ok((movement, expected_closing)) = month_expected(counted, month, closing) else {
+            findings.push(Finding::Overflow { date: month });
+            closing = have.map_or(closing, |r| r.closing);
             continue;
         };
-        let diffs = movement_diff(have.movement, movement).chain((have.closing != closing).then_some((
-            Total::Closing,
-            have.closing,
-            closing,
-        )));
+        closing = expected_closing;
+        let have = match have {
+            Some(r) => *r,
+            // No rollup: right only when nothing moved the month.
+            None if movement == Movement::default() => continue,
+            None => MonthRollup { month, movement: Movement::default(), closing },
+        };
+        let closing_diff = (have.closing != closing).then_some((Total::Closing, have.closing, closing));
+        let diffs = movement_diff(have.movement, movement).chain(closing_diff);
         findings.extend(diffs.map(|(total, stored, expected)| Finding::Month { month, total, stored, expected }));
     }
-    Ok(findings)
+    findings
+}
+
+/// A month's movement from its days in `counted`, and its closing balance after `prior_closing`.
+fn month_expected(
+    counted: &BTreeMap<Date, Movement>,
+    month: Date,
+    prior_closing: i64,
+) -> Result<(Movement, i64), Overflow> {
+    let movement = month_movement(counted, month)?;
+    Ok((movement, money::add(prior_closing, movement.net()?)?))
 }
 
 /// The movement of the days of `month` in `counted`.
@@ -259,6 +268,9 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
+    use crate::domain::account::{AccountId, Currency};
+    use crate::domain::entry::EntryType;
+    use crate::domain::money::Amount;
 
     fn m(credits: i64, debits: i64, entry_count: i64) -> Movement {
         Movement { credits, debits, entry_count }
@@ -281,7 +293,7 @@ mod tests {
     #[test]
     fn books_that_add_up_have_no_findings() {
         let (stored, counted) = books(&[(date(2026, 10, 30), m(500, 100, 2)), (date(2026, 11, 2), m(0, 50, 1))]);
-        assert_eq!(compare(&stored, &counted, Some(0), &MONTHS), Ok(vec![]));
+        assert_eq!(compare(&stored, &counted, Some(0), &MONTHS), vec![]);
     }
 
     #[test]
@@ -289,7 +301,7 @@ mod tests {
         let day = date(2026, 11, 2);
         let (mut stored, counted) = books(&[(date(2026, 10, 30), m(500, 100, 2)), (day, m(70, 0, 1))]);
         stored.days.insert(day, m(140, 0, 2));
-        let findings = compare(&stored, &counted, Some(0), &MONTHS).expect("compare");
+        let findings = compare(&stored, &counted, Some(0), &MONTHS);
         assert_eq!(
             findings,
             [
@@ -306,7 +318,7 @@ mod tests {
         let october = stored.months.get_mut(&MONTHS[0]).expect("october");
         october.closing = 1;
         stored.prior_closing = 9;
-        let findings = compare(&stored, &counted, Some(0), &MONTHS).expect("compare");
+        let findings = compare(&stored, &counted, Some(0), &MONTHS);
         assert_eq!(
             findings,
             [
@@ -315,7 +327,7 @@ mod tests {
             ]
         );
         // Taking the stored opening as given, November's closing still follows October's entries.
-        let trusted = compare(&stored, &counted, None, &MONTHS).expect("compare");
+        let trusted = compare(&stored, &counted, None, &MONTHS);
         assert_eq!(trusted.len(), 2, "{trusted:?}");
     }
 
@@ -325,7 +337,7 @@ mod tests {
         let (mut stored, counted) = books(&[(day, m(70, 0, 1))]);
         stored.days.clear();
         stored.months.clear();
-        let findings = compare(&stored, &counted, Some(0), &MONTHS).expect("compare");
+        let findings = compare(&stored, &counted, Some(0), &MONTHS);
         assert_eq!(findings.len(), 4, "{findings:?}");
         assert!(findings.iter().all(|f| matches!(f, Finding::Day { .. } | Finding::Month { .. })));
     }
@@ -339,6 +351,52 @@ mod tests {
         assert_eq!(Standing::of(early, false, cutoff), Standing::Overdue);
         assert_eq!(Standing::of(late, false, cutoff), Standing::Pending);
         assert!(!Standing::Pending.counts() && Standing::Overdue.counts());
+    }
+
+    #[test]
+    fn a_month_that_overflows_is_named_and_the_next_is_compared_from_its_stored_closing() {
+        let (mut stored, mut counted) = books(&[(date(2026, 11, 2), m(10, 0, 1))]);
+        counted.insert(date(2026, 10, 2), m(i64::MAX, 0, 1));
+        counted.insert(date(2026, 10, 3), m(i64::MAX, 0, 1));
+        stored.days.clone_from(&counted);
+        let findings = compare(&stored, &counted, Some(0), &MONTHS);
+        assert_eq!(findings, [Finding::Overflow { date: MONTHS[0] }]);
+    }
+
+    fn recorded(kind: EntryType, amount: i64) -> Entry {
+        Entry {
+            id: EntryId::new_v7(),
+            account_id: AccountId::parse("shop").expect("id"),
+            kind,
+            amount: Amount::from_minor(amount).expect("amount"),
+            currency: Currency::parse("BRL").expect("currency"),
+            description: None,
+            occurred_at: Timestamp::UNIX_EPOCH,
+            business_date: date(2026, 11, 2),
+            recorded_at: Timestamp::UNIX_EPOCH,
+            reverses: None,
+            reversed_by: None,
+        }
+    }
+
+    #[test]
+    fn a_reversal_and_its_original_must_name_each_other_and_be_opposite() {
+        let mut original = recorded(EntryType::Credit, 500);
+        let mut reversal = recorded(EntryType::Debit, 500);
+        reversal.reverses = Some(original.id);
+        assert_eq!(check_reversal(&reversal, None), Some(ReversalFault::OriginalMissing));
+        assert_eq!(check_reversal(&reversal, Some(&original)), Some(ReversalFault::OriginalNotMarked));
+        assert_eq!(check_reversed(&original, None), Some(ReversalFault::ReversalMissing));
+        original.reversed_by = Some(reversal.id);
+        assert_eq!(check_reversal(&reversal, Some(&original)), None);
+        assert_eq!(check_reversed(&original, Some(&reversal)), None);
+        let mut other_shop = original.clone();
+        other_shop.account_id = AccountId::parse("elsewhere").expect("id");
+        assert_eq!(check_reversal(&reversal, Some(&other_shop)), Some(ReversalFault::OriginalMissing));
+        reversal.amount = Amount::from_minor(499).expect("amount");
+        assert_eq!(check_reversal(&reversal, Some(&original)), Some(ReversalFault::NotOpposite));
+        reversal.reverses = None;
+        assert_eq!(check_reversed(&original, Some(&reversal)), Some(ReversalFault::ReversalMissing));
     }
 
     #[test]

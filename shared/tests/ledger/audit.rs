@@ -15,6 +15,8 @@ per_backend!(
         given_healthy_books_over_two_months_then_the_audit_finds_nothing_and_counts_every_entry,
         given_damaged_books_then_the_audit_names_each_damage_and_nothing_else,
         given_an_entry_in_no_balance_then_it_is_on_its_way_until_the_grace_period_and_a_difference_after,
+        given_more_entries_on_a_date_than_a_page_holds_then_each_is_counted_once,
+        given_a_range_then_its_months_are_audited_from_the_stored_opening_and_none_before_the_account,
     ]
 );
 
@@ -38,9 +40,13 @@ async fn history(h: &Harness) -> EntryId {
 }
 
 async fn audit(h: &Harness) -> AccountAudit {
+    audit_range(h, None, None).await
+}
+
+async fn audit_range(h: &Harness, from: Option<Date>, to: Option<Date>) -> AccountAudit {
     let books = Books { store: h.ledger.store.clone(), balances: h.ledger.balances.clone() };
     let account = h.ledger.store.get_account(&h.account).await.expect("read").expect("account");
-    let scope = Scope { from: None, to: None, now: h.clock.now(), grace: SignedDuration::from_mins(10) };
+    let scope = Scope { from, to, now: h.clock.now(), grace: SignedDuration::from_mins(10) };
     books.audit(&account, scope, &|_| {}).await.expect("audit")
 }
 
@@ -51,8 +57,8 @@ async fn given_healthy_books_over_two_months_then_the_audit_finds_nothing_and_co
     assert_eq!(audit.findings, [], "healthy books");
     assert_eq!((audit.entries, audit.pending), (4, 0));
     // The account was created on November 23rd: entries may be backdated to October 23rd, so the
-    // audit covers October and November whole.
-    assert_eq!((audit.from, audit.to, audit.dates), (date(2026, 10, 1), date(2026, 11, 30), 61));
+    // audit covers October and November whole, and reads the dates that can hold entries today.
+    assert_eq!((audit.from, audit.to, audit.dates), (date(2026, 10, 1), date(2026, 11, 30), 54));
 }
 
 async fn given_damaged_books_then_the_audit_names_each_damage_and_nothing_else(backend: Backend) {
@@ -116,6 +122,46 @@ async fn given_an_entry_in_no_balance_then_it_is_on_its_way_until_the_grace_peri
             Finding::NotApplied { date: TODAY, entry: lost, recorded_at: NOW.parse().expect("now") },
         ]
     );
+}
+
+async fn given_more_entries_on_a_date_than_a_page_holds_then_each_is_counted_once(backend: Backend) {
+    let Some(h) = harness(backend).await else { return };
+    for i in 0..510 {
+        h.ledger.record_entry(&h.account, key(&format!("many-{i}")), credit(1 + i)).await.expect("record");
+    }
+    h.deliver().await;
+    let healthy = audit(&h).await;
+    assert_eq!((healthy.findings.len(), healthy.entries), (0, 510), "{:?}", healthy.findings);
+    h.damage(Damage::Day(TODAY, Movement { credits: 1, debits: 0, entry_count: 1 })).await;
+    let damaged = audit(&h).await;
+    let sum: i64 = (1..=510).sum();
+    assert!(damaged.findings.contains(&Finding::Day { date: TODAY, total: Total::Credits, stored: 1, expected: sum }));
+}
+
+async fn given_a_range_then_its_months_are_audited_from_the_stored_opening_and_none_before_the_account(
+    backend: Backend,
+) {
+    let Some(h) = harness(backend).await else { return };
+    history(&h).await;
+    let october = MonthRollup {
+        month: date(2026, 10, 1),
+        movement: Movement { credits: 1_000, debits: 0, entry_count: 1 },
+        closing: 5,
+    };
+    h.damage(Damage::Month(october)).await;
+    // From November, October's stored closing is taken as given: November's stored closing no
+    // longer follows from it.
+    let november = audit_range(&h, Some(date(2026, 11, 5)), None).await;
+    assert_eq!(
+        (november.from, november.to, november.dates, november.entries),
+        (date(2026, 11, 1), date(2026, 11, 30), 23, 3)
+    );
+    assert_eq!(
+        november.findings,
+        [Finding::Month { month: date(2026, 11, 1), total: Total::Closing, stored: 700, expected: -295 }]
+    );
+    let before = audit_range(&h, None, Some(date(2026, 9, 30))).await;
+    assert_eq!((before.dates, before.findings.len()), (0, 0), "nothing before the account's first possible date");
 }
 
 /// A damage done under the ports, as an operator's mistake or a bug would.

@@ -102,8 +102,12 @@ impl DynamoStore {
                     .build()
                     .map_err(build)?,
             );
-            for _ in 0..ROUND_ATTEMPTS_MAX {
+            for attempt in 0..ROUND_ATTEMPTS_MAX {
                 let Some(request) = pending.take() else { break };
+                // Keys left unprocessed were throttled: give the partition a moment before asking again.
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
                 let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk)?;
                 found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
