@@ -118,7 +118,8 @@ bench-package: package
 
 ## bench-requests: capacity per entry as DynamoDB bills it (benches/meter.py in front of moto), requests,
 ## log bytes and cost per million entries, from ENTRIES entries of one merchant through `fluxo serve
-## --backend aws` (benches/cost.py), one a request and then in batches of 100
+## --backend aws` (benches/cost.py), one a request and then in batches of 100; each run then audits
+## the account (`fluxo audit --backend aws`) and prices its reads per million entries audited
 ENTRIES ?= 300
 bench-requests: venv
 	$(CARGO) build --release -p fluxo

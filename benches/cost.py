@@ -347,6 +347,27 @@ def run(rig, args, n):
             sys.exit(f"a daily balance answered {status}")
     reports = rig.meter_read()
     report_table(args, n, elapsed, entries, replay, reports, log_per_entry)
+    audit_table(rig, args, n)
+
+
+def audit_table(rig, args, n):
+    """`fluxo audit` of the account, as it reads DynamoDB: read units and requests per entry audited."""
+    rig.meter_reset()
+    started = time.time()
+    done = subprocess.run([args.fluxo, "audit", "--backend", "aws", "--account", "hot-shop"], env=rig.env, capture_output=True, text=True)
+    seconds = time.time() - started
+    if done.returncode != 0:
+        sys.exit(f"the audit exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    m = rig.meter_read()
+    audited = int(re.search(r"(\d+) entries \(", done.stdout).group(1))
+    dates = int(re.search(r"(\d+) dates", done.stdout).group(1))
+    rru = sum(m["rru"].values())
+    ddb = dynamodb_requests(m)
+    print()
+    print(f"The audit of the account (`fluxo audit --backend aws`): {audited} entries over {dates} dates in {seconds:.1f} s, the books agree")
+    print(f"  {rru:.1f} RRU in {sum(ddb.values())} DynamoDB requests: " + ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(ddb.items())))
+    print("  read units by operation: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(m["rru"].items())))
+    print(f"  per entry audited: {rru / audited:.3f} RRU, ${rru / audited * PRICES['dynamodb_rru'] * 1e6:.3f} per million entries audited (each date read costs at least 0.5 RRU beside its entries)")
 
 
 def report_table(args, n, elapsed, entries, replay, reports, log_per_entry):
