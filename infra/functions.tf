@@ -113,6 +113,11 @@ resource "aws_lambda_alias" "live" {
   description      = "What API Gateway, the SQS poller and the schedule invoke"
   function_name    = aws_lambda_function.fluxo[each.key].function_name
   function_version = aws_lambda_function.fluxo[each.key].version
+
+  # Created on the first version; CodeDeploy moves it after that (deploy.tf).
+  lifecycle {
+    ignore_changes = [function_version, routing_config]
+  }
 }
 
 # A reconciliation pass that fails is not retried: the next scheduled pass does the same work. (The

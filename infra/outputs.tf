@@ -64,3 +64,18 @@ output "dashboard_url" {
   description = "CloudWatch dashboard of the deployment."
   value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.ledger.dashboard_name}"
 }
+
+output "function_versions" {
+  description = "The version of each function this apply published: what CodeDeploy moves its live alias to (infra/scripts/deploy-functions.sh)."
+  value       = { for name, _ in local.functions : name => aws_lambda_function.fluxo[name].version }
+}
+
+output "codedeploy_app" {
+  description = "The CodeDeploy application whose deployment groups (one per function) shift the live aliases."
+  value       = aws_codedeploy_app.functions.name
+}
+
+output "deploy_role_arn" {
+  description = "The role GitHub Actions assumes through OIDC to plan, apply and deploy this stack."
+  value       = aws_iam_role.deploy.arn
+}

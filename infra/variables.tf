@@ -528,3 +528,37 @@ variable "xray_sampling_rate" {
   type        = number
   default     = 0.01
 }
+
+# --- delivery -------------------------------------------------------------------------------------
+
+variable "deployment_config" {
+  description = "How CodeDeploy moves each function's live alias to a new version: a canary in prod, all at once in dev."
+  type        = string
+  default     = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+
+  validation {
+    condition = contains([
+      "CodeDeployDefault.LambdaAllAtOnce",
+      "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+      "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+      "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+    ], var.deployment_config)
+    error_message = "deployment_config must be one of CodeDeploy's predefined Lambda configurations."
+  }
+}
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose workflows may assume the deploy role, on main or in this environment."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/name."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "The account's GitHub OIDC provider, when another stack already created it (one per account); empty creates it here."
+  type        = string
+  default     = ""
+}

@@ -2,13 +2,19 @@
 # (target/lambda/<name>/bootstrap.zip); only the small Cognito trigger in cognito/ is zipped here.
 
 terraform {
-  required_version = ">= 1.6"
+  # 1.10 or later: the S3 backend's native lock file.
+  required_version = ">= 1.10"
+
+  # Remote state, configured per environment: `terraform init -backend-config=env/$ENV.s3.tfbackend`
+  # (bootstrap/ creates the bucket; docs/operations.md).
+  backend "s3" {}
 
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 5.90 or later: Cognito user pool tiers, PITR recovery periods, Lambda logging_config.
-      version = "~> 5.90"
+      # 6.25 or later, below 7: the schema tests/infra/schema.py checks against (package-lock.json
+      # pins @cdktf/provider-aws 21.22.1, which carries hashicorp/aws 6.25.0's), `region` on aws_region.
+      version = "~> 6.25"
     }
     archive = {
       source  = "hashicorp/archive"
@@ -48,6 +54,6 @@ locals {
   })
   name       = "${var.project}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
 }

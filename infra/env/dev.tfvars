@@ -42,3 +42,7 @@ callback_urls             = ["http://localhost:8080/callback"]
 logout_urls               = ["http://localhost:8080/"]
 cognito_mfa_required      = false
 cognito_threat_protection = "OFF"
+
+# Delivery: .github/workflows/deploy.yml assumes fluxo-dev-deploy through OIDC from this repository.
+deployment_config = "CodeDeployDefault.LambdaAllAtOnce"
+github_repository = "fluxo-ledger/fluxo"

@@ -56,3 +56,7 @@ callback_urls             = ["https://app.fluxo.example/callback"]
 logout_urls               = ["https://app.fluxo.example/"]
 cognito_mfa_required      = true
 cognito_threat_protection = "ENFORCED"
+
+# Delivery: .github/workflows/deploy.yml assumes fluxo-prod-deploy through OIDC from this repository.
+deployment_config = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+github_repository = "fluxo-ledger/fluxo"

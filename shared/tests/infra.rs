@@ -150,6 +150,7 @@ fn every_concern_has_its_file_and_every_file_parses() {
         "tables.tf",
         "alarms.tf",
         "outputs.tf",
+        "deploy.tf",
     ] {
         assert!(files.contains(want), "infra/{want} is missing (found {files:?})");
     }
@@ -1059,4 +1060,110 @@ fn a_restore_testing_plan_restores_the_ledger_table_from_its_vault() {
             .is_some_and(|arn| arn.ends_with("service-role/AWSBackupServiceRolePolicyForRestores\""))
     });
     assert!(restores, "the backup role may not restore");
+}
+
+// --- delivery: safe deploys, the pipeline's role, remote state -------------------------------------
+
+/// GIVEN the functions and their deployment groups THEN each function's `live` alias is moved by
+/// CodeDeploy, not by Terraform (which ignores the alias's version after creating it), with automatic
+/// rollback on a failure, a stop and its alarms, the function's own errors among them; prod shifts
+/// as a canary and dev all at once.
+#[test]
+fn every_function_is_shifted_by_codedeploy_and_rolled_back_on_its_alarms() {
+    let infra = Infra::load();
+    let alias = infra.resources("aws_lambda_alias").remove("live").expect("the live alias");
+    let ignored =
+        nested(alias, "lifecycle").first().and_then(|l| attr(l, "ignore_changes")).map(text).unwrap_or_default();
+    assert!(ignored.contains("function_version"), "Terraform would move the alias back: {ignored}");
+    let groups = infra.resources("aws_codedeploy_deployment_group");
+    let group = groups.get("function").expect("a deployment group per function");
+    assert_eq!(attr(group, "for_each").map(text).as_deref(), Some("local.functions"));
+    let style = nested(group, "deployment_style");
+    let style = hcl::format::to_string(style.first().expect("deployment_style").body()).expect("format");
+    assert!(style.contains("WITH_TRAFFIC_CONTROL") && style.contains("BLUE_GREEN"), "{style}");
+    let rollback = nested(group, "auto_rollback_configuration");
+    let rollback = rollback.first().expect("auto rollback");
+    assert_eq!(attr(rollback, "enabled").map(text).as_deref(), Some("true"));
+    let events = attr(rollback, "events").map(strings).unwrap_or_default();
+    for event in ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"] {
+        assert!(events.iter().any(|e| e == event), "no rollback on {event}: {events:?}");
+    }
+    let alarms = nested(group, "alarm_configuration");
+    let alarms = alarms.first().expect("alarm_configuration");
+    assert_eq!(attr(alarms, "enabled").map(text).as_deref(), Some("true"));
+    let rollback_alarms = infra.local("rollback_alarms");
+    let functions = object_keys(infra.local("functions"));
+    assert_eq!(object_keys(rollback_alarms), functions, "every function, and only they, have rollback alarms");
+    for name in &functions {
+        let own = object_field(rollback_alarms, name).map(texts).unwrap_or_default();
+        let errors = format!("aws_cloudwatch_metric_alarm.function_errors[\"{name}\"].alarm_name");
+        assert!(own.contains(&errors), "{name} does not roll back on its own errors: {own:?}");
+    }
+    let config = |env: &str| setting(&infra, &tfvars(env), "deployment_config");
+    assert_eq!(config("prod"), "\"CodeDeployDefault.LambdaCanary10Percent5Minutes\"");
+    assert_eq!(config("dev"), "\"CodeDeployDefault.LambdaAllAtOnce\"");
+}
+
+/// GIVEN the deploy role THEN only GitHub's OIDC tokens for this repository's main branch or its
+/// environment of the stack's name may assume it, for STS alone: no other repository, branch or fork.
+#[test]
+fn the_deploy_role_trusts_only_this_repositorys_main_branch_and_environment() {
+    let infra = Infra::load();
+    let documents = infra.of("data", "aws_iam_policy_document");
+    let trust = documents.get("deploy_assume").expect("the deploy role's trust policy");
+    let statements = nested(trust, "statement");
+    assert_eq!(statements.len(), 1, "one statement");
+    let statement = statements[0];
+    assert_eq!(attr(statement, "actions").map(strings), Some(vec!["sts:AssumeRoleWithWebIdentity".to_owned()]));
+    let conditions: BTreeMap<String, (String, Vec<String>)> = nested(statement, "condition")
+        .into_iter()
+        .map(|c| {
+            let variable = attr(c, "variable").map(text).unwrap_or_default().trim_matches('"').to_owned();
+            let test = attr(c, "test").map(text).unwrap_or_default().trim_matches('"').to_owned();
+            (variable, (test, attr(c, "values").map(texts).unwrap_or_default()))
+        })
+        .collect();
+    let audience = conditions.get("token.actions.githubusercontent.com:aud").expect("an audience condition");
+    assert_eq!(audience, &("StringEquals".to_owned(), vec!["\"sts.amazonaws.com\"".to_owned()]));
+    let (test, subjects) = conditions.get("token.actions.githubusercontent.com:sub").expect("a subject condition");
+    assert_eq!(test, "StringEquals", "a pattern would let other branches or repositories in");
+    assert_eq!(
+        subjects,
+        &vec![
+            "\"repo:${var.github_repository}:ref:refs/heads/main\"".to_owned(),
+            "\"repo:${var.github_repository}:environment:${var.environment}\"".to_owned(),
+        ]
+    );
+}
+
+/// GIVEN versions.tf and each environment's backend file THEN the state is remote, in S3, encrypted
+/// and locked with S3's own lock file, on a Terraform that has it.
+#[test]
+fn each_environment_keeps_its_state_in_s3_encrypted_and_locked() {
+    let source = std::fs::read_to_string(root().join("infra/versions.tf")).expect("versions.tf");
+    let body: Body = hcl::parse(&source).expect("versions.tf parses");
+    let terraform = body.blocks().find(|b| b.identifier() == "terraform").expect("a terraform block");
+    let backend = terraform.body().blocks().find(|b| b.identifier() == "backend").expect("a backend");
+    assert_eq!(backend.labels().first().map(|l| l.as_str()), Some("s3"));
+    assert_eq!(attr(terraform, "required_version").map(text).as_deref(), Some("\">= 1.10\""));
+    for env in ["dev", "prod"] {
+        let path = root().join("infra/env").join(format!("{env}.s3.tfbackend"));
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let settings: BTreeMap<String, String> = hcl::parse(&source)
+            .expect("tfbackend parses")
+            .attributes()
+            .map(|a| (a.key().to_owned(), text_of(a.expr())))
+            .collect();
+        assert_eq!(settings.get("encrypt").map(String::as_str), Some("true"), "{env}");
+        assert_eq!(settings.get("use_lockfile").map(String::as_str), Some("true"), "{env}");
+        assert!(settings.get("key").is_some_and(|k| k.contains(env)), "{env}'s state key names another environment");
+        assert!(
+            !settings.contains_key("dynamodb_table"),
+            "{env}: the lock table is deprecated; the lock file replaces it"
+        );
+    }
+}
+
+fn text_of(expr: &Expression) -> String {
+    text(expr).trim_matches('"').to_owned()
 }

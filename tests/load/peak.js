@@ -5,6 +5,8 @@
 // acknowledged entry is tallied for the audit that follows the run.
 //
 //   k6 run --no-usage-report -e BASE_URL=... -e TOKEN=... -e ACCOUNTS=a,b,c tests/load/peak.js
+//
+// Against a deployed stage (.github/workflows/deploy.yml) add -e P95_MS=500 -e ACCOUNTS_MAY_EXIST=1.
 
 import { createAccounts, fmt, outputs, postEntry, readBalance, value, REFUSAL_CLASSES } from './lib.js';
 
@@ -23,6 +25,11 @@ const thresholds = {
 };
 for (const c of REFUSAL_CLASSES) {
   thresholds[`refusals{class:${c}}`] = ['count>=0'];
+}
+// Against a deployed stage (P95_MS=500): the latency objective is a threshold too.
+if (__ENV.P95_MS) {
+  thresholds['read_latency{scenario:balances}'] = [`p(95)<${Number(__ENV.P95_MS)}`];
+  thresholds['entry_latency{scenario:entries}'] = [`p(95)<${Number(__ENV.P95_MS)}`];
 }
 
 export const options = {
