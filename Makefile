@@ -98,11 +98,12 @@ dr-drill: venv
 tools:
 	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 	@test -x /usr/bin/chromium || { \
-		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		if [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update && apt-get install -y --no-install-recommends chromium; \
 		else \
 			echo "the status page's browser tests need Chromium at /usr/bin/chromium: install it with your" \
-				"system's package manager (on Debian: apt-get install chromium), then run make again" >&2; \
+				"system's package manager (Debian: apt-get install chromium; Fedora: dnf install chromium;" \
+				"elsewhere link a Chrome or Chromium binary there), then run make again" >&2; \
 			exit 1; \
 		fi; }
 

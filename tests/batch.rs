@@ -3,6 +3,8 @@
 //! speaks only HTTP to it. A batch records each valid entry as a single request would, answers one
 //! result per entry in order, and refuses as a whole, writing nothing, only what is wrong with the
 //! batch itself.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;

@@ -13,6 +13,8 @@
 //! account ids on the account, entry and balance routes. The amounts the contract most often meets
 //! (`1.5`, `"100"`, `0`) are in both: there they are refused, here they also must leave their key
 //! unclaimed.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;

@@ -2,6 +2,8 @@
 //! its own data directory and speaks only HTTP to it; the scenarios at the end kill, stop and
 //! restart it on the same directory. Consolidation is asynchronous: balances are polled until they
 //! match or a bounded deadline passes, then asserted.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;

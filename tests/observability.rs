@@ -1,6 +1,8 @@
 //! What an operator sees of `fluxo serve` without reading code: one JSON log line per request with
 //! its request id, account, entry and outcome; the metrics at `/metrics`; and never a token, the
 //! secret, or a request body in the logs.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;

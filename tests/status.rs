@@ -5,6 +5,8 @@
 //!
 //! The browser tests need Debian's Chromium at `/usr/bin/chromium` (`make tools` installs it): without
 //! it they are skipped, except under `CI=true`, where they fail. The page formats money in pt-BR.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;

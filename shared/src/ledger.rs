@@ -429,7 +429,6 @@ impl Ledger {
 pub fn recorded_response(entry: &Entry, fingerprint: Fingerprint) -> StoredResponse {
     StoredResponse {
         fingerprint,
-        status: 201,
         body: to_json(&EntryView::from(&Entry { reversed_by: None, ..entry.clone() })),
         location: format!("/v1/accounts/{}/entries/{}", entry.account_id, entry.id),
     }

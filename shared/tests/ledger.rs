@@ -4,6 +4,8 @@
 //! consumer that dies mid-batch, forged postings, balances near the overflow limit, concurrent
 //! retries, and random histories against a model. The queue behaviour runs over every queue too.
 //! `faults.rs` takes the same faults through the real queue to quiescence.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #[macro_use]
 mod faulty;
 mod support;

@@ -1,6 +1,8 @@
 //! Requests per entry against the emulator: what ingest, consolidation and reports cost in DynamoDB
 //! and SQS requests, counted by an interceptor on the real clients. The bounds here are the ones the
 //! cost model in the README rests on.
+// Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -88,11 +88,11 @@ impl Fingerprint {
     }
 }
 
-/// The response a write gave, kept with its key so a retry gets the identical answer.
+/// The response a write gave, kept with its key so a retry gets the identical answer. Every stored
+/// response answered 201 (a refused request stores nothing), so no status is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub fingerprint: Fingerprint,
-    pub status: u16,
     pub body: String,
     pub location: String,
 }

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -21,6 +20,7 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use super::errors::{backoff, build, sdk};
 use super::item::{self, Item, s};
 use crate::adapters::corrupt;
 use crate::domain::account::{Account, AccountChange, AccountId};
@@ -479,46 +479,4 @@ fn write_token() -> Result<String, PortError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| PortError::Failure(format!("no randomness for a write token: {e}")))?;
     Ok(crate::domain::hex(&bytes))
-}
-
-/// Waits before retrying a transaction that lost to a concurrent one: 10 ms, doubling, capped.
-pub(super) async fn backoff(attempt: usize) {
-    let ms = 10u64.saturating_mul(1 << attempt.min(6));
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
-
-/// Maps an SDK error: throttling, timeouts and dispatch failures are worth retrying later.
-pub(crate) fn sdk<E, R>(e: SdkError<E, R>) -> PortError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            PortError::Unavailable(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
-        }
-        SdkError::ServiceError(service) => {
-            classify(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)), service.err().code())
-        }
-        _ => PortError::Failure(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
-    }
-}
-
-fn classify(message: &str, code: Option<&str>) -> PortError {
-    let retryable = matches!(
-        code,
-        Some(
-            "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "InternalServerError"
-                | "ServiceUnavailable"
-                | "TransactionInProgressException"
-        )
-    );
-    if retryable { PortError::Unavailable(message.to_owned()) } else { PortError::Failure(message.to_owned()) }
-}
-
-pub(crate) fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
-    PortError::Failure(format!("request could not be built: {e}"))
 }

@@ -412,12 +412,8 @@ mod tests {
             reverses: None,
             reversed_by: Some(EntryId::new_v7()),
         };
-        let response = StoredResponse {
-            fingerprint: Fingerprint::of(&["entry"]),
-            status: 201,
-            body: String::new(),
-            location: String::new(),
-        };
+        let response =
+            StoredResponse { fingerprint: Fingerprint::of(&["entry"]), body: String::new(), location: String::new() };
         let new = NewEntry { entry, key, response };
         let mut item = entry_item(&new, &digest, "0123456789abcdef");
         item.insert("applied_at".into(), n(at.as_millisecond()));

@@ -5,6 +5,7 @@
 mod audit;
 mod counter;
 mod dynamo;
+mod errors;
 pub mod item;
 mod provision;
 mod round;

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::dynamo::{build, sdk};
+use super::errors::{build, sdk};
 use super::item;
 use crate::ports::PortError;
 

@@ -23,7 +23,8 @@ use aws_sdk_dynamodb::types::{PutRequest, TransactWriteItem, WriteRequest};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::dynamo::{DynamoStore, ROUND_ATTEMPTS_MAX, TRANSACTION_ITEMS_MAX, backoff, build, sdk, values};
+use super::dynamo::{DynamoStore, ROUND_ATTEMPTS_MAX, TRANSACTION_ITEMS_MAX, values};
+use super::errors::{backoff, build, sdk};
 use super::item::{self, Item, RollupLock, n, s};
 use crate::adapters::corrupt;
 use crate::domain::account::AccountId;

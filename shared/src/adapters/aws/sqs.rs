@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
-use super::dynamo::sdk;
+use super::errors::sdk;
 use crate::domain::entry::Posting;
 use crate::message;
 use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};

@@ -40,7 +40,7 @@ mod reader {
     use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord};
     use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 
-    use super::super::dynamo::sdk;
+    use super::super::errors::sdk;
     use crate::ports::{ChangeStream, PortError, StreamBatch};
 
     /// Records one `GetRecords` returns at most (DynamoDB Streams' own limit).

@@ -348,15 +348,12 @@ fn read_account(conn: &Connection, id: &AccountId) -> Result<Option<Account>, Po
 
 fn read_key(conn: &Connection, account: &AccountId, key: &IdempotencyKey) -> Result<Option<StoredResponse>, PortError> {
     let row = conn
-        .prepare_cached(
-            "SELECT fingerprint, status, body, location FROM idempotency WHERE account_id = ?1 AND key = ?2",
-        )?
+        .prepare_cached("SELECT fingerprint, body, location FROM idempotency WHERE account_id = ?1 AND key = ?2")?
         .query_row(params![account.as_str(), key.as_str()], |r| {
             Ok(StoredResponse {
                 fingerprint: Fingerprint::from_stored(r.get(0)?),
-                status: r.get(1)?,
-                body: r.get(2)?,
-                location: r.get(3)?,
+                body: r.get(1)?,
+                location: r.get(2)?,
             })
         })
         .optional()?;
@@ -404,8 +401,9 @@ fn record_entry(tx: &Connection, new: &NewEntry) -> Result<Recorded, PortError> 
     tx.prepare_cached("INSERT INTO outbox (account_id, entry_id) VALUES (?1, ?2)")?
         .execute(params![e.account_id.as_str(), e.id.to_string()])?;
     let r = &new.response;
-    tx.prepare_cached("INSERT INTO idempotency (account_id, key, fingerprint, status, body, location) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![e.account_id.as_str(), new.key.as_str(), r.fingerprint.as_str(), r.status, r.body, r.location])?;
+    // `status` is always 201 and read by nothing; the column stays for the stores that have it.
+    tx.prepare_cached("INSERT INTO idempotency (account_id, key, fingerprint, status, body, location) VALUES (?1, ?2, ?3, 201, ?4, ?5)")?
+        .execute(params![e.account_id.as_str(), new.key.as_str(), r.fingerprint.as_str(), r.body, r.location])?;
     Ok(Recorded::New)
 }
 
