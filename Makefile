@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= never
 
 ## run: serve the ledger locally on the embedded store, with a demo account, token and curl example
 run:
-	$(CARGO) run -p fluxo -- serve --demo
+	$(CARGO) run -p fluxo-runner -- serve --demo
 
 ## test: formatting, clippy with warnings as errors, and every test
 test: fmt-check lint deny doc unit infra-check workflows-check contract dr-drill
@@ -91,7 +91,7 @@ contract: venv
 ## again, with the time of each step. DRILL_ENTRIES entries per account (200 in make test)
 DRILL_ENTRIES ?= 200
 dr-drill: venv
-	$(CARGO) build --quiet -p fluxo --bin fluxo
+	$(CARGO) build --quiet -p fluxo-runner --bin fluxo
 	.venv/bin/python3 tests/dr/drill.py --entries $(DRILL_ENTRIES) --fluxo target/debug/fluxo
 
 ## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
@@ -160,7 +160,7 @@ bench-package: package
 ## the account (`fluxo audit --backend aws`) and prices its reads per million entries audited
 ENTRIES ?= 300
 bench-requests: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	.venv/bin/python3 benches/cost.py --entries $(ENTRIES)
 	.venv/bin/python3 benches/cost.py --entries $(ENTRIES) --batch-size 100
 
@@ -174,31 +174,31 @@ bench-cpu:
 ## load: k6 load tests (tests/load/) against a fresh `fluxo serve` on a loopback port: peak, then the
 ## ingest ramp, each followed by the audit of acknowledged entries against consolidated balances
 load: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	tests/load/run.sh load
 
 ## bench-throughput: the throughput of `fluxo serve` on the embedded store (BENCHMARKS.md): 1,000
 ## entries/s with latency and consolidation lag, then the ingest, report and health ramps, each audited
 bench-throughput: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	tests/load/run.sh throughput
 
 ## bench-neighbours: the per-caller rate limit of `fluxo serve` under a flood (BENCHMARKS.md): one merchant
 ## at 50 entries/s through quiet and noisy phases while another floods at ten times its limit, audited
 bench-neighbours: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	tests/load/run.sh neighbours
 
 ## bench-batch: batch ingest on `fluxo serve` (BENCHMARKS.md): 100 batches/s of 100 entries (10,000
 ## entries/s) for 60 s, durable before each answer, with the latency of a whole batch, then audited
 bench-batch: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	tests/load/run.sh batch
 
 ## bench-import: `fluxo import` of a 100,000-line CSV on `fluxo serve` (BENCHMARKS.md), timed; the
 ## same file killed mid-way and run again; both accounts audited
 bench-import: venv
-	$(CARGO) build --release -p fluxo
+	$(CARGO) build --release -p fluxo-runner
 	tests/load/run.sh import
 
 FUZZ_SECONDS ?= 60
