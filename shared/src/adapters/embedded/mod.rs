@@ -6,6 +6,7 @@
 //! that commit (group commit); reads run on tokio's blocking pool over a reader connection.
 
 mod queue;
+mod rollups;
 mod sqlite;
 mod store;
 
