@@ -83,15 +83,15 @@ workflows-check: venv node-tools
 
 ## contract: schemathesis (pinned in requirements-dev.txt) generates requests from docs/openapi.yaml
 ## against a fresh `fluxo serve`; fails on any 5xx and any status, header or body outside the document
-contract: venv
+contract: tools venv
 	CARGO="$(CARGO)" tests/contract/run
 
 ## dr-drill: the restore drill on moto (tests/dr/drill.py): a known history, a backup, damage that
 ## `fluxo audit` must find, restores to a point in time and from the backup, each audited and served
 ## again, with the time of each step. DRILL_ENTRIES entries per account (200 in make test)
 DRILL_ENTRIES ?= 200
-dr-drill: venv
-	$(CARGO) build --quiet -p fluxo-runner --bin fluxo
+dr-drill: tools venv
+	$(CARGO) nextest run --workspace --no-run --cargo-quiet
 	.venv/bin/python3 tests/dr/drill.py --entries $(DRILL_ENTRIES) --fluxo target/debug/fluxo
 
 ## tools: install what the checks need and the machine lacks (Chromium, for the status page's browser test)
