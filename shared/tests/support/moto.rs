@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -36,19 +35,27 @@ fn start() -> Option<Moto> {
         eprintln!("skipping emulator tests: {why}");
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    // The emulator binds a port the kernel picks and names it in `port_file`: a port picked here and
+    // bound there could be taken in between by another test process's emulator, which would then
+    // serve these tests until its own process exits.
+    let port_file = std::env::temp_dir().join(format!("fluxo-moto-{}.port", std::process::id()));
     let script = format!(
-        "\"{}\" \"{}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m",
+        "\"{}\" \"{}\" -H 127.0.0.1 -p 0 --port-file \"{}\" >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m",
         binary.display(),
-        launcher().display()
+        launcher().display(),
+        port_file.display()
     );
     let shell = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("start moto_server");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let port = loop {
+        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok()) {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "moto_server named no port in 60 s in {}", port_file.display());
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
+    let _ = std::fs::remove_file(&port_file);
+    let url = format!("http://127.0.0.1:{port}");
     Some(Moto { url, _shell: Mutex::new(shell) })
 }
 

@@ -8,14 +8,17 @@ each DynamoDB operation under one lock. SQS stays concurrent, so long polls do n
 Under that lock a transaction also backs up each table once, not once per item (see _OncePerTable).
 """
 
+import argparse
 import copy
 import functools
+import os
 import sys
 import threading
 
 import moto.dynamodb.models as _models
 from moto.dynamodb.models import DynamoDBBackend
-from moto.server import main
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 _lock = threading.RLock()
 
@@ -64,5 +67,28 @@ for _name, _member in list(vars(DynamoDBBackend).items()):
     if callable(_member) and not _name.startswith("_"):
         setattr(DynamoDBBackend, _name, _atomic(_member))
 
+
+def serve(argv):
+    """Serves on `--port`, or on a free port the kernel picks with `--port 0`. The bound port is
+    written to `--port-file` once the socket listens: a caller that picked a port itself could lose
+    it to another process between its check and the bind, and then talk to that process's
+    emulator."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--port-file")
+    args = parser.parse_args(argv)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto names the port in the URLs it hands out (SQS queue URLs).
+    os.environ["MOTO_PORT"] = str(server.port)
+    if args.port_file:
+        partial = f"{args.port_file}.partial"
+        with open(partial, "w", encoding="ascii") as out:
+            out.write(str(server.port))
+        os.replace(partial, args.port_file)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(sys.argv[1:]))
