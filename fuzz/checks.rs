@@ -32,10 +32,10 @@ use fluxo::domain::calendar::{DateRange, parse_date, parse_instant};
 use fluxo::domain::entry::{Description, Entry, EntryId, EntryType, Posting};
 use fluxo::domain::idempotency::{IdempotencyKey, StoredResponse};
 use fluxo::domain::money::{self, Amount};
-use fluxo::handlers::{Api, ingest, report};
+use fluxo::handlers::{ApiState, ingest, report};
 use fluxo::http::BODY_BYTES_MAX;
 use fluxo::http::input::{integer, query};
-use fluxo::http::route::{Op, request_path, route};
+use fluxo::http::route::{request_path, route};
 use fluxo::ledger::{Ledger, RelayPolicy};
 use fluxo::message;
 use fluxo::ports::Recorded;
@@ -337,7 +337,7 @@ fn message_amount(amount: Amount) -> i64 {
         business_date: jiff::civil::date(2026, 11, 23),
         recorded_at: now(),
     };
-    message::decode(&message::encode(&posting)).expect("an encoded posting decodes").amount.minor()
+    message::decode(&message::encode(&posting).expect("encoded")).expect("an encoded posting decodes").amount.minor()
 }
 
 /// Balance sums never wrap: they equal 128-bit sums or fail.
@@ -524,7 +524,11 @@ pub fn message(data: &[u8]) {
         Ok(posting) => {
             let Some(want) = want else { panic!("{text:?} was decoded as a posting") };
             assert_eq!(posting, want, "a message was read as another posting");
-            assert_eq!(message::decode(&message::encode(&posting)), Ok(posting), "encode then decode");
+            assert_eq!(
+                message::decode(&message::encode(&posting).expect("encoded")),
+                Ok(posting),
+                "encode then decode"
+            );
         }
         Err(_) => assert!(want.is_none(), "the valid message {text:?} was refused"),
     }
@@ -592,21 +596,12 @@ pub fn request(data: &[u8]) {
     let path = request_path(&req);
     let routed = route(&req);
     if let Ok(r) = &routed {
-        let rebuilt = match r.op {
-            Op::Health => "/health".to_owned(),
-            Op::GetAccount | Op::PutAccount => format!("/v1/accounts/{}", r.account),
-            Op::ListEntries | Op::RecordEntry => format!("/v1/accounts/{}/entries", r.account),
-            Op::RecordBatch => format!("/v1/accounts/{}/entries/batch", r.account),
-            Op::GetEntry => format!("/v1/accounts/{}/entries/{}", r.account, r.entry),
-            Op::ReverseEntry => format!("/v1/accounts/{}/entries/{}/reversal", r.account, r.entry),
-            Op::BalanceRange => format!("/v1/accounts/{}/balances/daily", r.account),
-            Op::DailyBalance => format!("/v1/accounts/{}/balances/daily/{}", r.account, r.date),
-        };
+        let rebuilt = r.path();
         let with_slash = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
         assert_eq!(rebuilt, with_slash, "a route names another path");
     }
     let stub = Stub::new();
-    let ingests = routed.as_ref().is_ok_and(|r| r.op.is_ingest());
+    let ingests = routed.as_ref().is_ok_and(|r| r.op().is_ingest());
     let reply = stub.send(req, Authenticator::ApiGateway, ingests);
     let writes = stub.take_writes();
     assert!(reply.status < 500, "a request ended in a server error: {}", reply.text());
@@ -944,8 +939,8 @@ impl Stub {
     /// Runs `req` through the handler of the function that serves it.
     fn send(self: &Arc<Self>, req: Request, auth: Authenticator, ingest: bool) -> Reply {
         let ledger = Ledger::new(self.clone(), self.clone(), self.clone(), self.clone(), RelayPolicy::default());
-        let api = Api { ledger, auth };
-        let response = if ingest { block_on(ingest::respond(&api, req)) } else { block_on(report::respond(&api, req)) };
+        let api = ApiState { ledger, auth };
+        let response = if ingest { block_on(ingest::handle(&api, req)) } else { block_on(report::handle(&api, req)) };
         Reply::of(response)
     }
 
@@ -1022,7 +1017,7 @@ impl LedgerStore for Stub {
         _: Option<EntryId>,
         _: usize,
     ) -> Result<fluxo::ports::MarkedPage, PortError> {
-        Err(PortError::Failure("no request reads applied marks".into()))
+        Err(PortError::failure("no request reads applied marks"))
     }
 
     async fn accounts(&self, _: Option<&AccountId>, _: usize) -> Result<Vec<AccountId>, PortError> {
@@ -1050,7 +1045,7 @@ impl BalanceStore for Stub {
     }
 
     async fn rollups(&self, _: &AccountId, _: Date, _: Date) -> Result<fluxo::domain::audit::Rollups, PortError> {
-        Err(PortError::Failure("no request reads every rollup".into()))
+        Err(PortError::failure("no request reads every rollup"))
     }
 }
 

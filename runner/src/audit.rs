@@ -16,6 +16,7 @@ use jiff::SignedDuration;
 use jiff::civil::Date;
 
 use crate::BackendArg;
+use crate::error::CliError;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -47,51 +48,50 @@ pub fn run(args: AuditArgs) -> ExitCode {
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start: {e}"))
+        .map_err(CliError::io("start the runtime"))
         .and_then(|runtime| runtime.block_on(audit(args)));
     match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
-        Err(message) => {
-            eprintln!("fluxo audit: {message}");
+        Err(error) => {
+            eprintln!("fluxo audit: {}", error.chain());
             ExitCode::from(2)
         }
     }
 }
 
 /// Audits the accounts asked for (or all) and returns how many differences it found.
-async fn audit(args: AuditArgs) -> Result<usize, String> {
+async fn audit(args: AuditArgs) -> Result<usize, CliError> {
     if let (Some(from), Some(to)) = (args.from, args.to)
         && to < from
     {
-        return Err("--to must not be before --from".into());
+        return Err(CliError::Invalid("--to must not be before --from".into()));
     }
     if args.grace.is_negative() {
-        return Err("--grace must not be negative".into());
+        return Err(CliError::Invalid("--grace must not be negative".into()));
     }
-    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let mut settings = Settings::from_env()?;
     settings.data_dir.clone_from(&args.data_dir);
     settings.backend = args.backend.into();
-    let books = fluxo::config::books(&settings).await.map_err(|e| e.to_string())?;
-    let accounts = match args.accounts.is_empty() {
-        true => books.accounts().await.map_err(|e| format!("cannot list the accounts: {e}"))?,
-        false => args
-            .accounts
-            .iter()
-            .map(|a| AccountId::parse(a).map_err(|e| format!("account {a:?} {e}")))
-            .collect::<Result<_, _>>()?,
+    let books = fluxo::config::books(&settings).await?;
+    let accounts: Vec<AccountId> = match args.accounts.is_empty() {
+        true => books.accounts().await?,
+        false => args.accounts.iter().map(|a| crate::account_id(a)).collect::<Result<_, _>>()?,
     };
     let scope = Scope { from: args.from, to: args.to, now: jiff::Timestamp::now(), grace: args.grace };
     let bar = progress_bar(accounts.len());
     let (mut differences, mut entries, mut troubled) = (0, 0, 0);
     for id in &accounts {
-        let Some(account) = books.store.get_account(id).await.map_err(|e| e.to_string())? else {
-            return Err(format!("no account {id}"));
+        let Some(account) = books.store.get_account(id).await? else {
+            return Err(CliError::Invalid(format!("no account {id}")));
         };
         let show = |p: Progress<'_>| {
             bar.set_message(format!("{}: {}/{} dates, {} entries", p.account, p.dates_done, p.dates, p.entries))
         };
-        let audit = books.audit(&account, scope, &show).await.map_err(|e| format!("account {id}: {e}"))?;
+        let audit = books
+            .audit(&account, scope, &show)
+            .await
+            .map_err(|source| CliError::Audit { account: id.to_string(), source })?;
         bar.suspend(|| print_account(&audit));
         bar.inc(1);
         differences += audit.findings.len();

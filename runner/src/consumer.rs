@@ -43,7 +43,7 @@ pub async fn run(
                 continue;
             }
             Err(error) => {
-                tracing::warn!(%error, "queue receive failed");
+                tracing::warn!(error = %error.chain(), "queue receive failed");
                 ERROR_WAIT
             }
         };

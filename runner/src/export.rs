@@ -13,7 +13,8 @@ use jiff::civil::Date;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::remote::{Api, Endpoint, refusal};
+use crate::error::CliError;
+use crate::remote::{ApiClient, Endpoint, refusal};
 
 /// The columns of an exported entry, in order: what `fluxo import` reads first, then the rest.
 const COLUMNS: [&str; 10] = [
@@ -62,22 +63,25 @@ pub struct ExportArgs {
 /// # Errors
 /// A bad range or account id, an API that refuses or cannot be reached, or an output that cannot be
 /// written; what was written before stays, and the command can run again.
-pub fn run(args: ExportArgs) -> Result<(), String> {
-    fluxo::domain::account::AccountId::parse(&args.account).map_err(|e| format!("account {:?} {e}", args.account))?;
-    let days = args.from.until(args.to).map_err(|e| e.to_string())?.get_days();
+pub fn run(args: ExportArgs) -> Result<(), CliError> {
+    crate::account_id(&args.account)?;
+    let days = args.from.until(args.to).map_err(|e| CliError::Invalid(format!("--from to --to: {e}")))?.get_days();
     if !(0..DAYS_MAX).contains(&days) {
-        return Err(format!("--to must be from --from to {} days after it", DAYS_MAX - 1));
+        return Err(CliError::Invalid(format!("--to must be from --from to {} days after it", DAYS_MAX - 1)));
     }
     let output: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?),
+        Some(path) => Box::new(File::create(path).map_err(CliError::io(format!("create {}", path.display())))?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::io("start the runtime"))?;
     runtime.block_on(export(&args, Sink::new(args.format, BufWriter::new(output))?))
 }
 
-async fn export(args: &ExportArgs, mut sink: Sink) -> Result<(), String> {
-    let api = Api::new(args.endpoint.clone())?;
+async fn export(args: &ExportArgs, mut sink: Sink) -> Result<(), CliError> {
+    let api = ApiClient::new(args.endpoint.clone())?;
     let progress = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {pos} entries · {per_sec} · {msg}") {
         progress.set_style(style);
@@ -97,14 +101,14 @@ async fn export(args: &ExportArgs, mut sink: Sink) -> Result<(), String> {
                 None => break,
             }
         }
-        date = date.tomorrow().map_err(|e| e.to_string())?;
+        date = date.tomorrow().map_err(|e| CliError::Invalid(format!("the day after {date}: {e}")))?;
     }
     progress.finish_and_clear();
     eprintln!("exported {} entries of {} from {} to {}", progress.position(), args.account, args.from, args.to);
     sink.finish()
 }
 
-async fn page(api: &Api, account: &str, date: Date, cursor: Option<&str>) -> Result<Value, String> {
+async fn page(api: &ApiClient, account: &str, date: Date, cursor: Option<&str>) -> Result<Value, CliError> {
     let mut path = format!("/v1/accounts/{account}/entries?date={date}&limit=500");
     if let Some(cursor) = cursor {
         path.push_str("&cursor=");
@@ -112,7 +116,7 @@ async fn page(api: &Api, account: &str, date: Date, cursor: Option<&str>) -> Res
     }
     let (status, body) = api.call(Method::GET, &path, None).await?;
     if status != StatusCode::OK {
-        return Err(format!("listing {date}: {}", refusal(status, &body)));
+        return Err(CliError::Refused { doing: format!("listing {date}"), refusal: refusal(status, &body) });
     }
     Ok(body)
 }
@@ -124,18 +128,18 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(format: Format, out: BufWriter<Box<dyn Write>>) -> Result<Self, String> {
+    fn new(format: Format, out: BufWriter<Box<dyn Write>>) -> Result<Self, CliError> {
         Ok(match format {
             Format::Csv => {
                 let mut writer = csv::Writer::from_writer(out);
-                writer.write_record(COLUMNS).map_err(|e| format!("cannot write: {e}"))?;
+                writer.write_record(COLUMNS).map_err(CliError::csv("write the header"))?;
                 Self::Csv(Box::new(writer))
             }
             Format::Jsonl => Self::Jsonl(out),
         })
     }
 
-    fn write(&mut self, entry: &Value) -> Result<(), String> {
+    fn write(&mut self, entry: &Value) -> Result<(), CliError> {
         match self {
             Self::Csv(writer) => {
                 let cell = |column: &str| match &entry[column] {
@@ -143,17 +147,17 @@ impl Sink {
                     Value::String(text) => text.clone(),
                     other => other.to_string(),
                 };
-                writer.write_record(COLUMNS.map(cell)).map_err(|e| format!("cannot write: {e}"))
+                writer.write_record(COLUMNS.map(cell)).map_err(CliError::csv("write an entry"))
             }
-            Self::Jsonl(out) => writeln!(out, "{entry}").map_err(|e| format!("cannot write: {e}")),
+            Self::Jsonl(out) => writeln!(out, "{entry}").map_err(CliError::io("write an entry")),
         }
     }
 
-    fn finish(self) -> Result<(), String> {
+    fn finish(self) -> Result<(), CliError> {
         match self {
             Self::Csv(mut writer) => writer.flush(),
             Self::Jsonl(mut out) => out.flush(),
         }
-        .map_err(|e| format!("cannot write: {e}"))
+        .map_err(CliError::io("write the last entries"))
     }
 }

@@ -18,7 +18,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::remote::{Api, Endpoint, refusal};
+use crate::error::CliError;
+use crate::remote::{ApiClient, Endpoint, refusal};
 
 /// Rounds of resending the entries the store did not take (their result was 503) before giving up.
 const RESENDS_MAX: u32 = 8;
@@ -66,7 +67,7 @@ struct Tally {
 pub fn run(args: ImportArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(e) => return stopped(&format!("cannot start: {e}")),
+        Err(e) => return stopped(&CliError::io("start the runtime")(e).chain()),
     };
     match runtime.block_on(import(args)) {
         Ok(tally) if tally.unfinished > 0 => stopped(&format!(
@@ -75,7 +76,7 @@ pub fn run(args: ImportArgs) -> ExitCode {
         )),
         Ok(tally) if tally.refused > 0 => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
-        Err(message) => stopped(&message),
+        Err(error) => stopped(&error.chain()),
     }
 }
 
@@ -84,10 +85,10 @@ fn stopped(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn import(args: ImportArgs) -> Result<Tally, String> {
-    fluxo::domain::account::AccountId::parse(&args.account).map_err(|e| format!("account {:?} {e}", args.account))?;
+async fn import(args: ImportArgs) -> Result<Tally, CliError> {
+    crate::account_id(&args.account)?;
     let (digest, newlines) = scan(&args.file)?;
-    let api = Api::new(args.endpoint.clone())?;
+    let api = ApiClient::new(args.endpoint.clone())?;
     let lines = read_lines(&args.file, &digest)?;
     let mut rejects = Rejects::new(&args.file, lines.header.clone())?;
     let progress = progress_bar(newlines);
@@ -116,13 +117,13 @@ async fn import(args: ImportArgs) -> Result<Tally, String> {
 }
 
 /// The file's SHA-256 (hex) and its count of newlines, read once in blocks.
-fn scan(path: &Path) -> Result<(String, u64), String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn scan(path: &Path) -> Result<(String, u64), CliError> {
+    let mut file = File::open(path).map_err(CliError::io(format!("open {}", path.display())))?;
     let mut hasher = Sha256::new();
     let mut newlines = 0u64;
     let mut block = vec![0u8; 1 << 16];
     loop {
-        let read = file.read(&mut block).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let read = file.read(&mut block).map_err(CliError::io(format!("read {}", path.display())))?;
         if read == 0 {
             break;
         }
@@ -142,11 +143,11 @@ fn derived_key(digest: &str, line: u64) -> String {
 /// The lines of a file, with the header the rejects file repeats.
 struct Lines {
     header: Vec<String>,
-    rows: Box<dyn Iterator<Item = Result<Line, String>>>,
+    rows: Box<dyn Iterator<Item = Result<Line, CliError>>>,
 }
 
-fn read_lines(path: &Path, digest: &str) -> Result<Lines, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn read_lines(path: &Path, digest: &str) -> Result<Lines, CliError> {
+    let file = File::open(path).map_err(CliError::io(format!("open {}", path.display())))?;
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let digest = digest.to_owned();
     if matches!(extension.as_str(), "jsonl" | "ndjson") {
@@ -155,17 +156,20 @@ fn read_lines(path: &Path, digest: &str) -> Result<Lines, String> {
             match text {
                 Ok(text) if text.trim().is_empty() => None,
                 Ok(text) => Some(Ok(json_line(number, &text, &derived_key(&digest, number)))),
-                Err(e) => Some(Err(format!("line {number}: {e}"))),
+                Err(e) => Some(Err(CliError::io(format!("read line {number}"))(e))),
             }
         });
         return Ok(Lines { header: vec!["entry".into()], rows: Box::new(rows) });
     }
     let mut reader = csv::ReaderBuilder::new().from_reader(file);
     let header: Vec<String> =
-        reader.headers().map_err(|e| format!("the CSV header: {e}"))?.iter().map(|h| h.trim().to_owned()).collect();
+        reader.headers().map_err(CliError::csv("read the CSV header"))?.iter().map(|h| h.trim().to_owned()).collect();
     for required in ["type", "amount"] {
         if !header.iter().any(|h| h == required) {
-            return Err(format!("the CSV header must name `type` and `amount`; it names {}", header.join(",")));
+            return Err(CliError::Invalid(format!(
+                "the CSV header must name `type` and `amount`; it names {}",
+                header.join(",")
+            )));
         }
     }
     let columns = header.clone();
@@ -266,21 +270,23 @@ impl Batch {
 
 /// Sends one batch and tallies its results, resending the entries the store did not take.
 async fn send(
-    api: &Api,
+    api: &ApiClient,
     path: &str,
     mut lines: Vec<Line>,
     tally: &mut Tally,
     rejects: &mut Rejects,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     for round in 0..RESENDS_MAX {
         let elements: Vec<&str> = lines.iter().filter_map(|l| l.element.as_deref().ok()).collect();
         let body = format!(r#"{{"entries":[{}]}}"#, elements.join(","));
         let (status, answer) = api.call(Method::POST, path, Some(&body)).await?;
         if status != StatusCode::OK {
-            return Err(format!("the batch of lines {}..: {}", lines[0].number, refusal(status, &answer)));
+            let doing = format!("the batch of lines {}..", lines[0].number);
+            return Err(CliError::Refused { doing, refusal: refusal(status, &answer) });
         }
         let results = answer["results"].as_array().filter(|r| r.len() == lines.len());
-        let results = results.ok_or_else(|| "the answer does not hold one result per entry".to_owned())?;
+        let results =
+            results.ok_or_else(|| CliError::Api("the answer does not hold one result per entry".to_owned()))?;
         let mut again = Vec::new();
         for (line, result) in lines.into_iter().zip(results) {
             match result["status"].as_u64() {
@@ -327,38 +333,40 @@ struct Rejects {
 }
 
 impl Rejects {
-    fn new(source: &Path, header: Vec<String>) -> Result<Self, String> {
+    fn new(source: &Path, header: Vec<String>) -> Result<Self, CliError> {
         let mut name = source.file_name().unwrap_or_default().to_owned();
         name.push(".rejects.csv");
         let path = source.with_file_name(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("cannot remove the old {}: {e}", path.display()));
+                return Err(CliError::io(format!("remove the old {}", path.display()))(e));
             }
             _ => {}
         }
         Ok(Self { path, header, writer: None })
     }
 
-    fn write(&mut self, line: &Line, status: &str, reason: &str) -> Result<(), String> {
-        let failed = |e: csv::Error| format!("cannot write {}: {e}", self.path.display());
-        if self.writer.is_none() {
-            let mut writer = csv::WriterBuilder::new().flexible(true).from_path(&self.path).map_err(failed)?;
-            let header = ["line", "status", "reason"].into_iter().map(str::to_owned).chain(self.header.iter().cloned());
-            writer.write_record(header.collect::<Vec<_>>()).map_err(failed)?;
-            self.writer = Some(writer);
-        }
+    fn write(&mut self, line: &Line, status: &str, reason: &str) -> Result<(), CliError> {
+        let doing = format!("write {}", self.path.display());
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let mut writer =
+                    csv::WriterBuilder::new().flexible(true).from_path(&self.path).map_err(CliError::csv(&doing))?;
+                let header =
+                    ["line", "status", "reason"].into_iter().map(str::to_owned).chain(self.header.iter().cloned());
+                writer.write_record(header.collect::<Vec<_>>()).map_err(CliError::csv(&doing))?;
+                self.writer.insert(writer)
+            }
+        };
         let number = if line.number == 0 { String::new() } else { line.number.to_string() };
         let record = [number, status.to_owned(), reason.to_owned()].into_iter().chain(line.raw.iter().cloned());
-        let writer = self.writer.as_mut().ok_or("the rejects file is not open")?;
-        writer
-            .write_record(record.collect::<Vec<_>>())
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+        writer.write_record(record.collect::<Vec<_>>()).map_err(CliError::csv(doing))
     }
 
-    fn finish(self) -> Result<(), String> {
+    fn finish(self) -> Result<(), CliError> {
         match self.writer {
-            Some(mut writer) => writer.flush().map_err(|e| format!("cannot write {}: {e}", self.path.display())),
+            Some(mut writer) => writer.flush().map_err(CliError::io(format!("write {}", self.path.display()))),
             None => Ok(()),
         }
     }

@@ -84,7 +84,7 @@ impl Limits {
     /// for a batch), or says when they will be back.
     pub fn admit(&self, req: &Request, route: Option<&Route>) -> Admission {
         let Some(key) = self.key(req, route) else { return Admission::Unmetered };
-        let cells = match route.map(|r| r.op) {
+        let cells = match route.map(Route::op) {
             Some(Op::RecordBatch) => self.batch_cost(req.body()),
             _ => NonZeroU32::MIN,
         };
@@ -135,13 +135,13 @@ impl Limits {
     }
 
     fn key(&self, req: &Request, route: Option<&Route>) -> Option<Key> {
-        let account = &route?.account;
+        let account = route?.account()?.raw();
         if account.is_empty() {
             return None;
         }
         let principal = self.auth.authenticate(req.headers(), None).ok()?;
-        let granted = principal.accounts().contains(account);
-        Some((principal.subject, if granted { account.clone() } else { String::new() }))
+        let granted = principal.accounts().iter().any(|a| a == account);
+        Some((principal.subject, if granted { account.to_owned() } else { String::new() }))
     }
 
     fn headers(&self, remaining: u32, reset: u64) -> HeaderMap {

@@ -7,6 +7,7 @@
 mod audit;
 mod consumer;
 mod docs;
+mod error;
 mod export;
 mod import;
 mod limit;
@@ -24,6 +25,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fluxo::auth::{Scope, issue};
 use fluxo::config::Settings;
 use jiff::SignedDuration;
+
+use crate::error::CliError;
 
 #[derive(Parser)]
 #[command(name = "fluxo", version, about = "The Fluxo cash-flow ledger on one machine")]
@@ -144,33 +147,36 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("fluxo: {message}");
+        Err(error) => {
+            eprintln!("fluxo: {}", error.chain());
             ExitCode::FAILURE
         }
     }
 }
 
-fn token(args: &TokenArgs) -> Result<(), String> {
-    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+fn token(args: &TokenArgs) -> Result<(), CliError> {
+    let mut settings = Settings::from_env()?;
     settings.data_dir.clone_from(&args.data_dir);
     let scopes = parse_scopes(&args.scope)?;
     for account in &args.accounts {
-        fluxo::domain::account::AccountId::parse(account).map_err(|e| format!("account {account:?} {e}"))?;
+        account_id(account)?;
     }
-    let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
+    let secret = settings.jwt_secret()?;
     let token = issue(&secret, &settings.token_binding, &args.subject, &args.accounts, &scopes, args.ttl)
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::Token)?;
     println!("{token}");
     Ok(())
 }
 
-fn init() -> Result<(), String> {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+fn init() -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::io("start the runtime"))?;
     runtime.block_on(async {
         let clients = fluxo::adapters::aws::Clients::from_env(None).await;
-        fluxo::adapters::aws::ensure_table(&clients.dynamodb, &settings.table).await.map_err(|e| e.to_string())?;
+        fluxo::adapters::aws::ensure_table(&clients.dynamodb, &settings.table).await?;
         let visibility_s = settings.queue.visibility_timeout.as_secs();
         let urls = fluxo::adapters::aws::ensure_queues(
             &clients.sqs,
@@ -178,19 +184,23 @@ fn init() -> Result<(), String> {
             settings.queue.max_receives,
             visibility_s,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         println!("table {} ready\nqueue {}\ndead-letter queue {}", settings.table, urls.queue, urls.dead_letter);
         Ok(())
     })
 }
 
-fn parse_scopes(raw: &str) -> Result<Vec<Scope>, String> {
+fn parse_scopes(raw: &str) -> Result<Vec<Scope>, CliError> {
     raw.split_whitespace()
         .map(|s| match s {
             "ledger:read" => Ok(Scope::Read),
             "ledger:write" => Ok(Scope::Write),
-            other => Err(format!("unknown scope {other:?}; use ledger:read and/or ledger:write")),
+            other => Err(CliError::Invalid(format!("unknown scope {other:?}; use ledger:read and/or ledger:write"))),
         })
         .collect()
+}
+
+/// An account id from the command line.
+fn account_id(raw: &str) -> Result<fluxo::domain::account::AccountId, CliError> {
+    fluxo::domain::account::AccountId::parse(raw).map_err(|e| CliError::Invalid(format!("account {raw:?} {e}")))
 }

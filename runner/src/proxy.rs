@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use fluxo::handlers::{Api, ingest, report};
+use fluxo::handlers::{ApiState, ingest, report};
 use fluxo::http::BODY_BYTES_MAX;
 use fluxo::http::problem::ApiError;
 use fluxo::http::route::route;
@@ -19,7 +19,7 @@ use crate::limit::{Admission, Limits};
 /// What the runner's front holds: the functions' state and the callers' buckets.
 #[derive(Clone)]
 pub struct Front {
-    pub api: Api,
+    pub api: ApiState,
     pub limits: Arc<Limits>,
 }
 
@@ -34,7 +34,7 @@ pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) 
         .with_query_string_parameters(query)
         .with_lambda_context(context);
     let matched = route(&request).ok();
-    let limit = matched.as_ref().map_or(BODY_BYTES_MAX, |r| r.op.body_bytes_max());
+    let limit = matched.as_ref().map_or(BODY_BYTES_MAX, |r| r.op().body_bytes_max());
     match read_body(body, limit).await {
         Ok(body) => *request.body_mut() = body,
         Err(refused) => return refused,
@@ -44,9 +44,9 @@ pub async fn dispatch(State(Front { api, limits }): State<Front>, req: Request) 
         Admission::Admitted(headers) => headers,
         Admission::Unmetered => http::HeaderMap::new(),
     };
-    let to_ingest = matched.is_some_and(|r| r.op.is_ingest());
+    let to_ingest = matched.is_some_and(|r| r.op().is_ingest());
     let mut response =
-        if to_ingest { ingest::respond(&api, request).await } else { report::respond(&api, request).await };
+        if to_ingest { ingest::handle(&api, request).await } else { report::handle(&api, request).await };
     response.headers_mut().extend(limited);
     into_axum(response)
 }

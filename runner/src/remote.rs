@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::error::CliError;
+
 /// Attempts of one request before the command gives up on a server that keeps failing.
 const ATTEMPTS_MAX: u32 = 8;
 /// The first pause between attempts; each later one doubles, up to [`BACKOFF_MAX`].
@@ -25,19 +27,19 @@ pub struct Endpoint {
 }
 
 /// An HTTP client for one endpoint.
-pub struct Api {
+pub struct ApiClient {
     http: reqwest::Client,
     endpoint: Endpoint,
 }
 
-impl Api {
+impl ApiClient {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots on this machine).
-    pub fn new(endpoint: Endpoint) -> Result<Self, String> {
+    pub fn new(endpoint: Endpoint) -> Result<Self, CliError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            .map_err(|e| CliError::Api(format!("cannot build an HTTP client: {e}")))?;
         let url = endpoint.url.trim_end_matches('/').to_owned();
         Ok(Self { http, endpoint: Endpoint { url, ..endpoint } })
     }
@@ -48,7 +50,7 @@ impl Api {
     /// # Errors
     /// The API could not be reached or kept failing after [`ATTEMPTS_MAX`] attempts; it answered
     /// something that is not JSON.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Result<(StatusCode, Value), String> {
+    pub async fn call(&self, method: Method, path: &str, body: Option<&str>) -> Result<(StatusCode, Value), CliError> {
         let mut pause = BACKOFF_FIRST;
         let mut last = String::new();
         for _ in 0..ATTEMPTS_MAX {
@@ -70,9 +72,10 @@ impl Api {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let text = response.text().await.map_err(|e| format!("reading the answer: {e}"))?;
-                    let json = serde_json::from_str(&text)
-                        .map_err(|_| format!("{} answered {status} with a body that is not JSON", self.endpoint.url))?;
+                    let text = response.text().await.map_err(|e| CliError::Api(format!("reading the answer: {e}")))?;
+                    let json = serde_json::from_str(&text).map_err(|_| {
+                        CliError::Api(format!("{} answered {status} with a body that is not JSON", self.endpoint.url))
+                    })?;
                     return Ok((status, json));
                 }
                 Err(e) => last = format!("cannot reach {}: {e}", self.endpoint.url),
@@ -80,7 +83,7 @@ impl Api {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(BACKOFF_MAX);
         }
-        Err(format!("{last} ({ATTEMPTS_MAX} attempts)"))
+        Err(CliError::Api(format!("{last} ({ATTEMPTS_MAX} attempts)")))
     }
 }
 

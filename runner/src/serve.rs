@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use fluxo::auth::{Scope, issue};
-use fluxo::config::{Backends, RelaySource, Settings};
+use fluxo::config::{RelaySource, Settings, Wiring};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::handlers::relay;
 use fluxo::ledger::Ledger;
@@ -14,20 +14,22 @@ use jiff::SignedDuration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
+use crate::error::CliError;
 use crate::limit::{Limits, Rate};
 use crate::status::{self, LastBatch, Status};
 use crate::{ServeArgs, Switch, consumer, docs, proxy};
 
 /// Starts the runtime and serves until SIGTERM or Ctrl-C.
-pub fn run(args: ServeArgs) -> Result<(), String> {
+pub fn run(args: ServeArgs) -> Result<(), CliError> {
     init_logs();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(serve(args))
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::io("start the runtime"))?;
+    runtime.block_on(serve_until_stopped(args))
 }
 
 /// The runner's metrics registry; `/metrics` renders it in Prometheus text format.
-fn init_metrics() -> Result<PrometheusHandle, String> {
-    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| format!("metrics: {e}"))
+fn init_metrics() -> Result<PrometheusHandle, CliError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(CliError::Metrics)
 }
 
 fn init_logs() {
@@ -35,26 +37,28 @@ fn init_logs() {
     tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+async fn serve_until_stopped(args: ServeArgs) -> Result<(), CliError> {
     let prometheus = init_metrics()?;
-    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let mut settings = Settings::from_env()?;
     settings.data_dir.clone_from(&args.data_dir);
     settings.backend = args.backend.into();
-    let backends = Backends::open(&settings, None).await.map_err(|e| e.to_string())?;
-    let api = backends.api(&settings).map_err(|e| e.to_string())?;
+    let wiring = Wiring::open(&settings, None).await?;
+    let api = wiring.api(&settings)?;
     let rate = Rate { per_minute: args.rate_per_min, burst: args.rate_burst };
-    let limits = Arc::new(Limits::new(rate, api.auth.clone()).map_err(|e| format!("rate limit policy: {e}"))?);
+    let limits = Arc::new(
+        Limits::new(rate, api.auth.clone()).map_err(|e| CliError::Invalid(format!("rate limit policy: {e}")))?,
+    );
     let listener =
-        tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        tokio::net::TcpListener::bind(args.addr).await.map_err(CliError::io(format!("listen on {}", args.addr)))?;
+    let url = format!("http://{}", listener.local_addr().map_err(CliError::io("read the listening address"))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     let last = LastBatch::default();
     // The runner is the embedded queue's one consumer: what was in flight died with the last process.
-    match backends.inbox.release_in_flight().await {
+    match wiring.inbox.release_in_flight().await {
         Ok(0) => {}
         Ok(released) => tracing::warn!(released, "messages a stopped consumer held are visible again"),
-        Err(error) => tracing::warn!(%error, "could not release the messages in flight"),
+        Err(error) => tracing::warn!(error = %error.chain(), "could not release the messages in flight"),
     }
     if args.consolidation == Switch::On {
         let batching = consumer::Batching {
@@ -62,27 +66,27 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             window: Duration::try_from(args.batch_window).unwrap_or(Duration::ZERO),
         };
         let consume =
-            consumer::run(backends.inbox.clone(), backends.ledger.clone(), batching, last.clone(), stop_rx.clone());
+            consumer::run(wiring.inbox.clone(), wiring.ledger.clone(), batching, last.clone(), stop_rx.clone());
         workers.push(tokio::spawn(consume));
     } else {
         tracing::warn!("consolidation is off: entries are recorded and queued, balances do not move");
     }
     workers.push(tokio::spawn(relay_loop(
-        backends.ledger.clone(),
-        backends.relay.clone(),
+        wiring.ledger.clone(),
+        wiring.relay.clone(),
         args.relay_tick,
         stop_rx.clone(),
     )));
-    workers.push(tokio::spawn(reconcile_loop(backends.ledger.clone(), args.reconcile_interval, stop_rx.clone())));
+    workers.push(tokio::spawn(reconcile_loop(wiring.ledger.clone(), args.reconcile_interval, stop_rx.clone())));
     workers.push(tokio::spawn(forget_idle_loop(limits.clone(), stop_rx)));
     // Listen for SIGTERM before announcing the address, so a signal right after it still drains.
-    let terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-    banner(&url, &args, &settings, &backends.ledger).await?;
-    let ops = Status { inbox: backends.inbox.clone(), consolidation: args.consolidation == Switch::On, last };
-    let ready = status::Ready { ledger: backends.ledger.clone(), inbox: backends.inbox.clone() };
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(CliError::io("listen for SIGTERM"))?;
+    banner(&url, &args, &settings, &wiring.ledger).await?;
+    let ops = Status { inbox: wiring.inbox.clone(), consolidation: args.consolidation == Switch::On, last };
+    let ready = status::Ready { ledger: wiring.ledger.clone(), inbox: wiring.inbox.clone() };
     let app = router(proxy::Front { api, limits }, prometheus, ops, ready);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown(terminate)).await.map_err(CliError::io("serve"))?;
     tracing::info!("draining: finishing the batch in hand");
     let _ = stop_tx.send(true);
     for worker in workers {
@@ -135,7 +139,7 @@ async fn relay_loop(ledger: Ledger, source: RelaySource, tick: SignedDuration, m
             Ok(n) if n >= full => continue,
             Ok(_) => idle,
             Err(error) => {
-                tracing::warn!(%error, "relay pass failed");
+                tracing::warn!(error = %error.chain(), "relay pass failed");
                 Duration::from_secs(1)
             }
         };
@@ -154,7 +158,7 @@ async fn reconcile_loop(ledger: Ledger, every: SignedDuration, mut stop: watch::
         tokio::select! {
             _ = interval.tick() => {
                 if let Err(error) = relay::reconcile(&ledger).await {
-                    tracing::warn!(%error, "reconciliation pass failed");
+                    tracing::warn!(error = %error.chain(), "reconciliation pass failed");
                 }
             }
             _ = stop.changed() => {}
@@ -163,7 +167,7 @@ async fn reconcile_loop(ledger: Ledger, every: SignedDuration, mut stop: watch::
 }
 
 /// Prints where the ledger listens and, with `--demo`, how to use it.
-async fn banner(url: &str, args: &ServeArgs, settings: &Settings, ledger: &Ledger) -> Result<(), String> {
+async fn banner(url: &str, args: &ServeArgs, settings: &Settings, ledger: &Ledger) -> Result<(), CliError> {
     let mut out = format!("fluxo listening on {url}\n");
     if args.demo {
         let token = demo(settings, ledger).await?;
@@ -178,10 +182,10 @@ async fn banner(url: &str, args: &ServeArgs, settings: &Settings, ledger: &Ledge
         ));
     }
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| e.to_string())
+    stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(CliError::io("write to standard output"))
 }
 
-async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
+async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, CliError> {
     let parse = || -> Result<_, fluxo::domain::Invalid> {
         Ok((
             AccountId::parse("demo")?,
@@ -190,11 +194,11 @@ async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
             Zone::parse("America/Sao_Paulo")?,
         ))
     };
-    let (id, name, currency, zone) = parse().map_err(|e| e.to_string())?;
+    let (id, name, currency, zone) = parse().map_err(|e| CliError::Invalid(format!("the demo account: {e}")))?;
     if ledger.account(&id).await.is_err() {
-        ledger.put_account(id, name, currency, zone).await.map_err(|e| e.to_string())?;
+        ledger.put_account(id, name, currency, zone).await?;
     }
-    let secret = settings.jwt_secret().map_err(|e| e.to_string())?;
+    let secret = settings.jwt_secret()?;
     issue(
         &secret,
         &settings.token_binding,
@@ -203,7 +207,7 @@ async fn demo(settings: &Settings, ledger: &Ledger) -> Result<String, String> {
         &[Scope::Read, Scope::Write],
         SignedDuration::from_hours(24),
     )
-    .map_err(|e| e.to_string())
+    .map_err(CliError::Token)
 }
 
 async fn shutdown(mut terminate: tokio::signal::unix::Signal) {

@@ -1,6 +1,6 @@
 //! Handler CPU per request, with in-memory ports: the real handlers run end to end in process, as
-//! the Lambda runtime calls them (an API Gateway REST request into `ingest::respond` and
-//! `report::respond`, an SQS event into `consolidate::handle`), over [`MemoryStore`] and
+//! the Lambda runtime calls them (an API Gateway REST request into `ingest::handle` and
+//! `report::handle`, an SQS event into `consolidate::handle`), over [`MemoryStore`] and
 //! [`MemoryQueue`], so every microsecond measured is Fluxo's own: routing, authentication (HS256 JWT
 //! verification, or claims from the authorizer context), JSON parsing and rendering, the domain,
 //! and the ports' bookkeeping. No network, disk or SQLite is on the path.
@@ -31,7 +31,7 @@ use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::entry::{Entry, EntryId, EntryType};
 use fluxo::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use fluxo::domain::money::Amount;
-use fluxo::handlers::{Api, consolidate, ingest, report};
+use fluxo::handlers::{ApiState, consolidate, ingest, report};
 use fluxo::ledger::{Ledger, RelayPolicy};
 use fluxo::message;
 use fluxo::ports::{BalanceStore, LedgerStore, NewEntry, Recorded, SystemClock};
@@ -72,7 +72,7 @@ impl Auth {
 
 /// The functions' state over in-memory ports, with the demo account.
 struct World {
-    api: Api,
+    api: ApiState,
     store: MemoryStore,
 }
 
@@ -89,7 +89,7 @@ fn world(auth: Auth) -> World {
         Auth::Jwt => Authenticator::jwt(SECRET, &TokenBinding::default()),
         Auth::ApiGateway => Authenticator::ApiGateway,
     };
-    let api = Api { ledger, auth };
+    let api = ApiState { ledger, auth };
     let opened = ready(api.ledger.put_account(
         demo(),
         AccountName::parse("Demo merchant").expect("a valid name"),
@@ -223,7 +223,7 @@ fn sqs_batch(world: &World, next: &AtomicU64) -> SqsEvent {
             json!({
                 "messageId": uuid::Uuid::now_v7().to_string(),
                 "receiptHandle": format!("AQEBbenchReceiptHandle{n}/fluxo-entries=="),
-                "body": message::encode(&new.entry.posting()),
+                "body": message::encode(&new.entry.posting()).expect("encoded"),
                 "attributes": {
                     "ApproximateReceiveCount": "1",
                     "SentTimestamp": "1795435200000",
@@ -265,13 +265,13 @@ fn bench_ingest(c: &mut Criterion) {
             request(&template.replace("@KEY@", &format!("bench-{n}")))
         };
 
-        let first = rt.block_on(ingest::respond(&world.api, fresh()));
+        let first = rt.block_on(ingest::handle(&world.api, fresh()));
         assert_eq!(first.status(), 201, "{auth:?}: {}", body_json(&first));
         assert_eq!(body_json(&first)["amount"], json!(1500));
 
         let api = &world.api;
         group.bench_function(format!("record_entry/{}", auth.name()), |b| {
-            b.to_async(&rt).iter_batched(&fresh, |req| ingest::respond(api, req), BatchSize::SmallInput)
+            b.to_async(&rt).iter_batched(&fresh, |req| ingest::handle(api, req), BatchSize::SmallInput)
         });
     }
     group.finish();
@@ -284,7 +284,7 @@ fn bench_consolidate(c: &mut Criterion) {
     let next = AtomicU64::new(1_000_000);
 
     let before = ready(world.store.history(&demo(), BATCH_DAY, BATCH_DAY)).expect("history");
-    let response = rt.block_on(consolidate::handle(&world.api.ledger, sqs_batch(&world, &next)));
+    let response = rt.block_on(consolidate::handle(&world.api.ledger, sqs_batch(&world, &next))).expect("identified");
     assert!(response.batch_item_failures.is_empty(), "every posting applies");
     let after = ready(world.store.history(&demo(), BATCH_DAY, BATCH_DAY)).expect("history");
     let moved = |h: &fluxo::domain::balance::BalanceHistory| h.days.get(&BATCH_DAY).map_or(0, |m| m.entry_count);
@@ -316,20 +316,20 @@ fn bench_report(c: &mut Criterion) {
         set_query(&mut range, &[("from", "2026-10-24"), ("to", "2026-11-23")]);
         let range = range.to_string();
 
-        let day = rt.block_on(report::respond(&world.api, request(&daily)));
+        let day = rt.block_on(report::handle(&world.api, request(&daily)));
         assert_eq!(day.status(), 200, "{auth:?}: {}", body_json(&day));
         let expected_count = ENTRIES_PER_DAY;
         assert_eq!(body_json(&day)["entry_count"], json!(expected_count));
-        let days = rt.block_on(report::respond(&world.api, request(&range)));
+        let days = rt.block_on(report::handle(&world.api, request(&range)));
         assert_eq!(days.status(), 200, "{auth:?}: {}", body_json(&days));
         assert_eq!(body_json(&days)["days"].as_array().map(Vec::len), Some(31));
 
         let api = &world.api;
         group.bench_function(format!("daily_balance/{}", auth.name()), |b| {
-            b.to_async(&rt).iter_batched(|| request(&daily), |req| report::respond(api, req), BatchSize::SmallInput)
+            b.to_async(&rt).iter_batched(|| request(&daily), |req| report::handle(api, req), BatchSize::SmallInput)
         });
         group.bench_function(format!("range_31_days/{}", auth.name()), |b| {
-            b.to_async(&rt).iter_batched(|| request(&range), |req| report::respond(api, req), BatchSize::SmallInput)
+            b.to_async(&rt).iter_batched(|| request(&range), |req| report::handle(api, req), BatchSize::SmallInput)
         });
     }
     group.finish();

@@ -19,7 +19,7 @@ use crate::domain::money::Amount;
 use crate::ports::{
     Applied, BalanceStore, Clock, EntryPage, LedgerStore, NewEntry, Outbox, PortError, Publisher, PutAccount, Recorded,
 };
-use crate::views::{EntryView, to_json};
+use crate::views::{EntryView, RenderError, to_json};
 
 /// Why a use case did not complete. Each variant maps to one HTTP status at the edge.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub enum LedgerError {
     Overflow,
     #[error("the batch {0}")]
     Batch(BatchRefused),
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 /// Entries of one batch written at the same time at most: enough to hide DynamoDB's per-write
@@ -361,7 +363,8 @@ impl Ledger {
         let from = today.checked_sub(back).unwrap_or(today);
         let applied = self.balances.history(id, from, today).await?.days;
         let cutoff = now.checked_sub(self.relay.reconcile_grace).unwrap_or(now);
-        let range = DateRange::new(from, today).map_err(|e| PortError::Failure(e.to_string()))?;
+        let range =
+            DateRange::new(from, today).map_err(|e| PortError::failure(format!("reconciliation window: {}", e.0)))?;
         for date in range.days() {
             report.days += 1;
             let count = self.store.entry_count(id, date).await?;
@@ -403,7 +406,7 @@ impl Ledger {
     }
 
     async fn write(&self, entry: Entry, key: IdempotencyKey, fingerprint: Fingerprint) -> Result<Written, LedgerError> {
-        let response = recorded_response(&entry, fingerprint.clone());
+        let response = recorded_response(&entry, fingerprint.clone())?;
         let new = NewEntry { entry, key, response };
         match self.store.record(&new).await? {
             Recorded::New => Ok(self.recorded(new)),
@@ -426,12 +429,15 @@ impl Ledger {
 
 /// The 201 answer to the request that recorded `entry`, as stored with its key and replayed to its
 /// retries: the entry as it was when recorded.
-pub fn recorded_response(entry: &Entry, fingerprint: Fingerprint) -> StoredResponse {
-    StoredResponse {
+///
+/// # Errors
+/// When the entry's view cannot be rendered ([`RenderError`]).
+pub fn recorded_response(entry: &Entry, fingerprint: Fingerprint) -> Result<StoredResponse, RenderError> {
+    Ok(StoredResponse {
         fingerprint,
-        body: to_json(&EntryView::from(&Entry { reversed_by: None, ..entry.clone() })),
+        body: to_json(&EntryView::from(&Entry { reversed_by: None, ..entry.clone() }))?,
         location: format!("/v1/accounts/{}/entries/{}", entry.account_id, entry.id),
-    }
+    })
 }
 
 fn answer_replay(stored: StoredResponse, fingerprint: &Fingerprint) -> Result<Written, LedgerError> {

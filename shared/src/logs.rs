@@ -10,6 +10,19 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// An error and each of its causes, `: `-separated: how an error goes into a log line or onto a
+/// terminal, whatever its type.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// The targets that may log below INFO: this library and the functions' own binaries.
 const OWN_TARGETS: [&str; 5] = ["fluxo", "ingest", "report", "consolidate", "relay"];
 

@@ -2,7 +2,9 @@
 //! embedded SQLite store ([`crate::adapters::embedded`]), DynamoDB and SQS ([`crate::adapters::aws`])
 //! and plain maps ([`crate::adapters::memory`]).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -15,15 +17,59 @@ pub use crate::domain::consolidation::{Applied, Rejection};
 use crate::domain::entry::{Entry, EntryId, Posting};
 use crate::domain::idempotency::{IdempotencyKey, StoredResponse};
 
-/// A store or queue failed. The cause is for logs; clients see a generic 503 or 500.
-#[derive(Debug, thiserror::Error)]
+/// The error under a [`PortError`]: the SDK's, SQLite's or a decoder's, kept whole for logs.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A store or queue failed: what the adapter was doing, and the error that stopped it. The chain is
+/// for logs ([`PortError::chain`]); clients see a generic 503 or 500.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PortError {
     /// The backend is overloaded or briefly unreachable; retrying later may succeed.
-    #[error("backend unavailable: {0}")]
-    Unavailable(String),
-    /// Stored data or a backend answer could not be understood.
-    #[error("backend failure: {0}")]
-    Failure(String),
+    #[error("backend unavailable: {what}")]
+    Unavailable {
+        what: Cow<'static, str>,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// Stored data or a backend answer could not be understood, or the backend refused for good.
+    #[error("backend failure: {what}")]
+    Failure {
+        what: Cow<'static, str>,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+impl PortError {
+    /// Worth retrying later: `what` names the step that could not be done.
+    pub fn unavailable(what: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable { what: what.into(), cause: None }
+    }
+
+    /// Not worth retrying: `what` names the step that failed.
+    pub fn failure(what: impl Into<Cow<'static, str>>) -> Self {
+        Self::Failure { what: what.into(), cause: None }
+    }
+
+    /// The same error, with the error that caused it.
+    #[must_use]
+    pub fn caused_by(self, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let cause = Some(Arc::new(error) as Cause);
+        match self {
+            Self::Unavailable { what, .. } => Self::Unavailable { what, cause },
+            Self::Failure { what, .. } => Self::Failure { what, cause },
+        }
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// The error and each of its causes, `: `-separated, for a log line.
+    pub fn chain(&self) -> String {
+        crate::logs::chain(self)
+    }
 }
 
 /// The result of storing an account.

@@ -92,7 +92,7 @@ async fn probe<T>(name: &str, within: Duration, answer: impl Future<Output = Res
     match tokio::time::timeout(within, answer).await {
         Ok(Ok(_)) => Check::Ok,
         Ok(Err(error)) => {
-            tracing::warn!(check = name, %error, "no answer but an error");
+            tracing::warn!(check = name, error = %error.chain(), "no answer but an error");
             Check::Unavailable
         }
         Err(_) => {
@@ -132,7 +132,7 @@ mod tests {
             if self.hangs {
                 std::future::pending::<()>().await;
             }
-            Err(PortError::Unavailable("connection refused".into()))
+            Err(PortError::unavailable("connection refused"))
         }
 
         async fn arrived(&self) {}

@@ -126,7 +126,16 @@ pub fn range_csv(days: &[DailyBalance]) -> String {
     out
 }
 
-/// Renders any view as JSON. Views hold only strings and integers, so this cannot fail.
-pub fn to_json<T: Serialize>(view: &T) -> String {
-    serde_json::to_string(view).unwrap_or_default()
+/// A view serde_json would not render. Views hold only strings and integers, so this does not
+/// happen; if it ever did, the request fails with 500 rather than answer an empty body.
+#[derive(Debug, thiserror::Error)]
+#[error("a view could not be rendered as JSON")]
+pub struct RenderError(#[from] pub(crate) serde_json::Error);
+
+/// Renders any view as JSON.
+///
+/// # Errors
+/// [`RenderError`], which views of strings and integers do not meet.
+pub fn to_json<T: Serialize>(view: &T) -> Result<String, RenderError> {
+    Ok(serde_json::to_string(view)?)
 }

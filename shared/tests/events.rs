@@ -24,7 +24,7 @@ use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::entry::{Description, Entry, EntryId, EntryType};
 use fluxo::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use fluxo::domain::money::Amount;
-use fluxo::handlers::{Api, consolidate, ingest, relay, report};
+use fluxo::handlers::{ApiState, consolidate, ingest, relay, report};
 use fluxo::http::route::{Op, request_path, route};
 use fluxo::message;
 use fluxo::ports::Outbox;
@@ -242,7 +242,7 @@ async fn given_an_api_gateway_stage_in_the_path_when_routed_then_it_is_stripped(
 
         // THEN the stage is gone and the account is found.
         assert_eq!(path, "/v1/accounts/demo", "{event}");
-        assert_eq!((matched.op, matched.account.as_str()), (Op::GetAccount, "demo"));
+        assert_eq!((matched.op(), matched.account().map(|a| a.raw())), (Op::GetAccount, Some("demo")));
         assert_eq!((reply.status, &reply.body["id"]), (200, &json!("demo")), "{}", reply.body);
     }
 }
@@ -489,7 +489,7 @@ impl Clock for FixedClock {
 
 /// The functions' state over a fresh embedded store, in `apigateway` auth mode.
 struct World {
-    api: Api,
+    api: ApiState,
     embedded: Embedded,
     _dir: TempDir,
 }
@@ -609,10 +609,10 @@ async fn run(world: &World, file: &str) -> Reply {
 }
 
 /// Hands an API Gateway event to `ingest` or `report`, as the API's routes do.
-async fn http(api: &Api, json: &str) -> Reply {
+async fn http(api: &ApiState, json: &str) -> Reply {
     let req = lambda_http::request::from_str(json).expect("lambda_http accepts the sample as an API Gateway event");
-    let to_ingest = route(&req).expect("every sample names a route").op.is_ingest();
-    let response = if to_ingest { ingest::respond(api, req).await } else { report::respond(api, req).await };
+    let to_ingest = route(&req).expect("every sample names a route").op().is_ingest();
+    let response = if to_ingest { ingest::handle(api, req).await } else { report::handle(api, req).await };
     let body: &[u8] = response.body().as_ref();
     let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("handlers answer JSON") };
     Reply { status: response.status().as_u16(), headers: response.headers().clone(), body }
@@ -620,7 +620,7 @@ async fn http(api: &Api, json: &str) -> Reply {
 
 async fn sqs(world: &World, json: &str) -> Reply {
     let event: SqsEvent = serde_json::from_str(json).expect("the sample is an SQS event");
-    let response = consolidate::handle(&world.api.ledger, event).await;
+    let response = consolidate::handle(&world.api.ledger, event).await.expect("every record has a message id");
     Reply::output(200, serde_json::to_value(&response).expect("a batch response serialises"))
 }
 

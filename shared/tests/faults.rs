@@ -412,7 +412,7 @@ async fn dynamodb_given_throttling_longer_than_the_retries_then_the_request_fail
     let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
     faults.throttle.store(ATTEMPTS_MAX, Ordering::SeqCst);
     let refused = rig.send("k", 800, 0).await.expect_err("throttled throughout");
-    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable(_))), "{refused:?}");
+    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable { .. })), "{refused:?}");
     assert_eq!(faults.throttled.load(Ordering::SeqCst), ATTEMPTS_MAX);
     assert!(rig.entries_of(TODAY).await.is_empty(), "nothing was written");
     rig.post("k", 800, 0).await;
@@ -445,7 +445,7 @@ async fn embedded_given_a_lock_held_past_the_busy_timeout_then_the_request_fails
     let Seat::Embedded { dir, .. } = &rig.seat else { unreachable!("an embedded rig") };
     let held = hold_lock(dir.path(), Duration::from_millis(5_500));
     let refused = rig.send("k", 800, 0).await.expect_err("locked throughout");
-    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable(_))), "{refused:?}");
+    assert!(matches!(refused, LedgerError::Port(PortError::Unavailable { .. })), "{refused:?}");
     held.join().expect("lock released");
     assert!(rig.entries_of(TODAY).await.is_empty(), "nothing was written");
     rig.post("k", 800, 0).await;

@@ -148,7 +148,7 @@ impl Harness {
                 let batch = stream.next().await?;
                 let failed = relay::handle_stream(&self.ledger, batch.event.clone()).await.batch_item_failures;
                 if !failed.is_empty() {
-                    return Err(PortError::Unavailable("the stream batch was not relayed".into()));
+                    return Err(PortError::unavailable("the stream batch was not relayed"));
                 }
                 stream.advance(&batch).await?;
                 Ok(batch.event.records.len())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fluxo::adapters::aws::{RequestCounter, ensure_queues, ensure_table};
-use fluxo::config::{Backends, Settings};
+use fluxo::config::{Settings, Wiring};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{Entry, EntryType};
@@ -44,7 +44,7 @@ async fn counted() -> Option<Counted> {
         _ => None,
     })
     .expect("settings");
-    let Backends { ledger, inbox, .. } = Backends::aws(&settings, &clients).await.expect("backend");
+    let Wiring { ledger, inbox, .. } = Wiring::aws(&settings, &clients).await.expect("backend");
     let account = AccountId::parse("hot-shop").expect("id");
     let (name, currency, zone) = (
         AccountName::parse("Hot shop").expect("name"),

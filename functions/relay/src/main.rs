@@ -3,7 +3,7 @@
 //! schedule.
 
 use aws_lambda_events::event::dynamodb::Event;
-use fluxo::config::{Backends, Settings};
+use fluxo::config::{Settings, Wiring};
 use fluxo::readiness::Connections;
 use lambda_runtime::{Error, LambdaEvent};
 use metrics_cloudwatch_embedded::lambda::handler::run;
@@ -14,9 +14,9 @@ async fn main() -> Result<(), Error> {
     fluxo::logs::init_lambda();
     let metrics = fluxo::telemetry::emf("relay")?;
     let settings = Settings::from_env()?;
-    let backends = Backends::open(&settings, None).await?;
-    backends.connect(&settings, Connections::StoreAndQueue).await;
-    let ledger = backends.ledger;
+    let wiring = Wiring::open(&settings, None).await?;
+    wiring.connect(&settings, Connections::StoreAndQueue).await;
+    let ledger = wiring.ledger;
     let handler = |event: LambdaEvent<Value>| async {
         // A stream batch carries `Records`; the schedule's EventBridge event does not.
         if event.payload.get("Records").is_some() {

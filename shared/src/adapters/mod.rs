@@ -14,7 +14,16 @@ pub mod memory;
 
 use crate::ports::PortError;
 
+/// The message bodies of `postings`, as every queue sends them.
+pub(crate) fn bodies(postings: &[crate::domain::entry::Posting]) -> Result<Vec<String>, PortError> {
+    postings
+        .iter()
+        .map(crate::message::encode)
+        .collect::<Result<_, _>>()
+        .map_err(|e| PortError::failure("a posting could not be encoded").caused_by(e))
+}
+
 /// A stored value that does not parse back means the data was edited or corrupted.
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PortError {
-    PortError::Failure(format!("stored {what} is invalid: {detail}"))
+    PortError::failure(format!("stored {what} is invalid: {detail}"))
 }

@@ -31,11 +31,11 @@ use crate::auth::{Authenticator, TokenBinding};
 use crate::ledger::RelayPolicy;
 use crate::ports::PortError;
 
-mod backends;
+mod wiring;
 
 #[cfg(feature = "embedded")]
-pub use backends::Embedded;
-pub use backends::{Backends, RelaySource, books};
+pub use wiring::Embedded;
+pub use wiring::{RelaySource, Wiring, books};
 
 /// How long a function's init waits for its connections to open: well inside Lambda's 10 s init
 /// budget, and well past a TLS handshake at the smallest memory size.

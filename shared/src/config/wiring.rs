@@ -10,7 +10,7 @@ use super::{Backend, CONNECT_WITHIN, ConfigError, Settings, invalid};
 use crate::adapters::aws::{Clients, DynamoStore, RequestCounter, SqsQueue};
 #[cfg(feature = "embedded")]
 use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore};
-use crate::handlers::Api;
+use crate::handlers::ApiState;
 use crate::ledger::Ledger;
 use crate::ports::{ChangeStream, Inbox, Outbox, SystemClock};
 use crate::readiness::{self, Check, Connections};
@@ -49,8 +49,8 @@ impl Embedded {
     ///
     /// # Errors
     /// When the authenticator cannot be built.
-    pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
-        Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
+    pub fn api(&self, settings: &Settings) -> Result<ApiState, ConfigError> {
+        Ok(ApiState { ledger: self.ledger.clone(), auth: settings.authenticator()? })
     }
 }
 
@@ -69,13 +69,13 @@ pub enum RelaySource {
 /// The ledger over whichever backend the settings name, with the queue's consuming side and where
 /// relay reads from.
 #[derive(Clone)]
-pub struct Backends {
+pub struct Wiring {
     pub ledger: Ledger,
     pub inbox: Arc<dyn Inbox>,
     pub relay: RelaySource,
 }
 
-impl Backends {
+impl Wiring {
     /// Opens the configured backend. For `aws`, clients are built once here and shared; `counter`,
     /// when given, counts every request they send.
     ///
@@ -93,10 +93,10 @@ impl Backends {
             Backend::Embedded => Err(invalid("FLUXO_BACKEND", "this build has no embedded backend; use aws")),
             Backend::Aws => {
                 let clients = Clients::from_env(counter).await;
-                let backends = Self::aws(settings, &clients).await?;
+                let wiring = Self::aws(settings, &clients).await?;
                 #[cfg(feature = "runner")]
-                let backends = Self { relay: Self::stream(settings, &clients).await?, ..backends };
-                Ok(backends)
+                let wiring = Self { relay: Self::stream(settings, &clients).await?, ..wiring };
+                Ok(wiring)
             }
         }
     }
@@ -144,8 +144,8 @@ impl Backends {
     ///
     /// # Errors
     /// When the authenticator cannot be built.
-    pub fn api(&self, settings: &Settings) -> Result<Api, ConfigError> {
-        Ok(Api { ledger: self.ledger.clone(), auth: settings.authenticator()? })
+    pub fn api(&self, settings: &Settings) -> Result<ApiState, ConfigError> {
+        Ok(ApiState { ledger: self.ledger.clone(), auth: settings.authenticator()? })
     }
 
     /// Opens the `connections` a function uses during its init, unless `FLUXO_CONNECT_AT_INIT=off`,

@@ -11,16 +11,34 @@ use crate::ledger::Ledger;
 use crate::message;
 use crate::ports::{Applied, Delivery, Inbox};
 
-/// Handles one SQS batch. Never fails as a whole: every message that did not apply is listed in the
-/// response so SQS redelivers it (and dead-letters it after the queue's maximum receives).
-pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
+/// A record the partial batch response cannot name: SQS gives every message an id, so this batch
+/// did not come from SQS as sent.
+#[derive(Debug, thiserror::Error)]
+#[error("record {index} of the batch has no message id; the whole batch is left to SQS to redeliver")]
+pub struct Unidentified {
+    pub index: usize,
+}
+
+/// Handles one SQS batch. Every message that did not apply is listed in the response so SQS
+/// redelivers it (and dead-letters it after the queue's maximum receives); one poison message never
+/// fails its batch.
+///
+/// # Errors
+/// When a record has no message id: nothing is applied and the invocation fails, so SQS redelivers
+/// the whole batch.
+pub async fn handle(ledger: &Ledger, event: SqsEvent) -> Result<SqsBatchResponse, Unidentified> {
     let batch_size = event.records.len();
+    let records: Vec<(String, Option<String>)> = event
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| r.message_id.map(|id| (id, r.body)).ok_or(Unidentified { index }))
+        .collect::<Result<_, _>>()?;
     let mut failed: Vec<String> = Vec::new();
-    let mut ids: Vec<String> = Vec::with_capacity(event.records.len());
-    let mut postings: Vec<Posting> = Vec::with_capacity(event.records.len());
-    for record in event.records {
-        let id = message_id(&record);
-        match record.body.as_deref().map(message::decode) {
+    let mut ids: Vec<String> = Vec::with_capacity(batch_size);
+    let mut postings: Vec<Posting> = Vec::with_capacity(batch_size);
+    for (id, body) in records {
+        match body.as_deref().map(message::decode) {
             Some(Ok(posting)) => {
                 ids.push(id);
                 postings.push(posting);
@@ -38,7 +56,7 @@ pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
     match ledger.consolidate(&postings).await {
         Ok(outcomes) => failed.extend(failures(ledger.clock.now(), batch_size, &postings, ids, outcomes)),
         Err(error) => {
-            tracing::warn!(%error, batch_size = postings.len(), "batch not applied; SQS will redeliver it");
+            tracing::warn!(error = %error.chain(), batch_size = postings.len(), "batch not applied; SQS will redeliver it");
             failed.extend(ids);
         }
     }
@@ -51,7 +69,7 @@ pub async fn handle(ledger: &Ledger, event: SqsEvent) -> SqsBatchResponse {
             failure
         })
         .collect();
-    response
+    Ok(response)
 }
 
 /// The ids of the messages whose postings were rejected or deferred; counts and measures the whole
@@ -107,21 +125,23 @@ fn log_applied(applied: &[&Posting]) {
     }
 }
 
-fn message_id(record: &SqsMessage) -> String {
-    record.message_id.clone().unwrap_or_default()
-}
-
 /// Does what the SQS event source mapping does with one received batch: hands it to [`handle`] as an
 /// SQS event, then deletes every message it did not report failed. Returns how many failed; those
 /// become visible again after the visibility timeout, and dead-lettered after the maximum receives.
 pub async fn consume(ledger: &Ledger, queue: &dyn Inbox, batch: &[Delivery]) -> usize {
-    let response = handle(ledger, sqs_event(batch)).await;
+    let response = match handle(ledger, sqs_event(batch)).await {
+        Ok(response) => response,
+        Err(unidentified) => {
+            tracing::error!(error = %unidentified, "batch not consolidated");
+            return batch.len();
+        }
+    };
     let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     let done: Vec<String> =
         batch.iter().filter(|d| !failed.contains(&d.message_id)).map(|d| d.receipt.clone()).collect();
     if let Err(error) = queue.delete(done).await {
         // The messages become visible again and are applied as duplicates: counted once.
-        tracing::warn!(%error, "deleting consolidated messages failed");
+        tracing::warn!(error = %error.chain(), "deleting consolidated messages failed");
     }
     failed.len()
 }
@@ -147,4 +167,50 @@ fn sqs_message(d: &Delivery) -> SqsMessage {
     m.event_source_arn = Some("arn:aws:sqs:local:000000000000:fluxo-entries".to_owned());
     m.aws_region = Some("local".to_owned());
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::adapters::memory::{MemoryQueue, MemoryStore};
+    use crate::ledger::RelayPolicy;
+    use crate::ports::{BalanceStore, SystemClock};
+
+    #[tokio::test]
+    async fn a_record_without_a_message_id_fails_the_invocation_and_applies_nothing() {
+        let store = MemoryStore::new();
+        let ledger = Ledger::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(MemoryQueue::default()),
+            Arc::new(SystemClock),
+            RelayPolicy::default(),
+        );
+        let posting = Posting {
+            account_id: crate::domain::account::AccountId::parse("shop").expect("id"),
+            entry_id: crate::domain::entry::EntryId::new_v7(),
+            kind: crate::domain::entry::EntryType::Credit,
+            amount: crate::domain::money::Amount::from_minor(100).expect("amount"),
+            business_date: jiff::civil::date(2026, 11, 23),
+            recorded_at: Timestamp::now(),
+        };
+        let body = message::encode(&posting).expect("encoded");
+        let delivery = |id: &str| Delivery {
+            message_id: id.to_owned(),
+            receipt: format!("r-{id}"),
+            body: body.clone(),
+            receive_count: 1,
+            sent_ms: 0,
+            first_receive_ms: 0,
+        };
+        let mut event = sqs_event(&[delivery("m-1"), delivery("m-2")]);
+        event.records[1].message_id = None;
+        let refused = handle(&ledger, event).await.expect_err("a record without an id");
+        assert_eq!(refused.index, 1);
+        let day = posting.business_date;
+        let history = store.history(&posting.account_id, day, day).await.expect("history");
+        assert!(history.days.is_empty(), "nothing applied: {history:?}");
+    }
 }

@@ -4,40 +4,40 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::value::RawValue;
 
-use super::{Api, health};
+use super::{ApiState, health};
 use crate::auth::Scope;
-use crate::domain::account::{AccountName, Currency, Zone};
+use crate::domain::account::{AccountId, AccountName, Currency, Zone};
 use crate::domain::batch;
 use crate::domain::calendar::parse_instant;
-use crate::domain::entry::{Description, EntryType};
+use crate::domain::entry::{Description, EntryId, EntryType};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::money::Amount;
 use crate::http::input::{Fields, idempotency_key, integer, json_batch, json_object, text};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::route::{Op, Route};
+use crate::http::route::{Param, Route};
 use crate::ledger::{EntryRequest, Written};
 use crate::ports::PutAccount;
-use crate::views::{AccountView, to_json};
+use crate::views::{AccountView, RenderError, to_json};
 
 /// Handles one API request for the `ingest` function. Every outcome is a response: refusals are
 /// problem+json, so the function itself never fails.
-pub async fn respond(api: &Api, req: Request) -> Response<Body> {
-    super::respond(&req, |req, route| serve(api, req, route)).await
+pub async fn handle(api: &ApiState, req: Request) -> Response<Body> {
+    super::dispatch(&req, |req, route| perform(api, req, route)).await
 }
 
-async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
-    match route.op {
-        Op::Health => Ok(health()),
-        Op::PutAccount => put_account(api, req, &route).await,
-        Op::RecordEntry => record_entry(api, req, &route).await,
-        Op::RecordBatch => record_batch(api, req, &route).await,
-        Op::ReverseEntry => reverse_entry(api, req, &route).await,
+async fn perform(api: &ApiState, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
+    match route {
+        Route::Health => Ok(health()),
+        Route::PutAccount { account } => put_account(api, req, &account).await,
+        Route::RecordEntry { account } => record_entry(api, req, &account).await,
+        Route::RecordBatch { account } => record_batch(api, req, &account).await,
+        Route::ReverseEntry { account, entry } => reverse_entry(api, req, &account, &entry).await,
         _ => Err(ApiError::NotFound("route")),
     }
 }
 
-async fn put_account(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Write)?;
+async fn put_account(api: &ApiState, req: &Request, account: &Param<AccountId>) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Write)?;
     let mut body = json_object(req)?.unwrap_or_default();
     let name = body.required("name", text(AccountName::parse));
     let currency = body.required("currency", text(Currency::parse));
@@ -50,11 +50,11 @@ async fn put_account(api: &Api, req: &Request, route: &Route) -> Result<Response
         PutAccount::Created(a) => (StatusCode::CREATED, a),
         PutAccount::Unchanged(a) | PutAccount::Renamed(a) | PutAccount::Conflict(a) => (StatusCode::OK, a),
     };
-    Ok(crate::http::json(status, to_json(&AccountView::from(&stored))))
+    Ok(crate::http::json(status, to_json(&AccountView::from(&stored))?))
 }
 
-async fn record_entry(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Write)?;
+async fn record_entry(api: &ApiState, req: &Request, account: &Param<AccountId>) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Write)?;
     let key = idempotency_key(req.headers())?;
     let request = entry_request(json_object(req)?.unwrap_or_default())?;
     let written = api.ledger.record_entry(&account, key, request).await?;
@@ -77,8 +77,8 @@ fn entry_request(mut body: Fields) -> Result<EntryRequest, ApiError> {
 /// `POST .../entries/batch`: each entry recorded as a single one would be, answered in order. The
 /// envelope's problems (and keys repeated within the batch) refuse the whole batch, with nothing
 /// written; an entry's own problems refuse that entry alone.
-async fn record_batch(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Write)?;
+async fn record_batch(api: &ApiState, req: &Request, account: &Param<AccountId>) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Write)?;
     let items: Vec<BatchItem> = json_batch(req)?.into_iter().map(batch_item).collect();
     batch::check(items.iter().map(|item| match item {
         Ok((key, _)) => Some(key),
@@ -104,7 +104,7 @@ async fn record_batch(api: &Api, req: &Request, route: &Route) -> Result<Respons
             .ok_or_else(|| ApiError::Internal("the ledger answered fewer outcomes than entries".into()))?
             .map_err(ApiError::from),
     });
-    Ok(crate::http::json(StatusCode::OK, batch_results(results)))
+    Ok(crate::http::json(StatusCode::OK, batch_results(results)?))
 }
 
 /// One element of a batch: its key and request, or why it is refused (with its key, when that could
@@ -122,7 +122,7 @@ fn batch_item(element: Result<Fields, ApiError>) -> BatchItem {
 }
 
 /// `{"results":[...]}`: per entry, its status with the entry, or its status with the problem.
-fn batch_results(results: impl Iterator<Item = Result<Written, ApiError>>) -> String {
+fn batch_results(results: impl Iterator<Item = Result<Written, ApiError>>) -> Result<String, RenderError> {
     #[derive(serde::Serialize)]
     struct Results {
         results: Vec<BatchResult>,
@@ -161,9 +161,14 @@ impl From<Result<Written, ApiError>> for BatchResult {
     }
 }
 
-async fn reverse_entry(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Write)?;
-    let entry = super::entry_id(&route.entry)?;
+async fn reverse_entry(
+    api: &ApiState,
+    req: &Request,
+    account: &Param<AccountId>,
+    entry: &Param<EntryId>,
+) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Write)?;
+    let entry = entry.parse()?;
     let key = idempotency_key(req.headers())?;
     let mut body = json_object(req)?.unwrap_or_default();
     let description = body.optional("description", text(Description::parse));

@@ -20,42 +20,42 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use crate::auth::{Authenticator, Scope};
 use crate::domain::account::AccountId;
 use crate::http::problem::ApiError;
-use crate::http::route::{Route, route};
+use crate::http::route::{Param, Route, route};
 use crate::ledger::Ledger;
 
-/// What the HTTP functions need: the ledger and a way to authenticate callers.
+/// What the HTTP functions share across requests: the ledger and a way to authenticate callers.
 #[derive(Clone)]
-pub struct Api {
+pub struct ApiState {
     pub ledger: Ledger,
     pub auth: Authenticator,
 }
 
-impl Api {
+impl ApiState {
     /// Authenticates the caller, parses the route's account id and checks the caller may use it.
     ///
     /// # Errors
     /// 401 without valid credentials, 400 for a malformed account id, 403 without the grant.
-    pub fn caller(&self, req: &Request, route: &Route, scope: Scope) -> Result<AccountId, ApiError> {
+    pub fn caller(&self, req: &Request, account: &Param<AccountId>, scope: Scope) -> Result<AccountId, ApiError> {
         let principal = self.auth.authenticate(req.headers(), req.request_context_ref())?;
-        let account = AccountId::parse(&route.account).map_err(|e| ApiError::BadRequest(format!("account id {e}")))?;
+        let account = account.parse()?;
         principal.authorize(&account, scope)?;
         Ok(account)
     }
 }
 
-/// Routes a request, runs `serve` on it, and turns any refusal into problem+json. Logs one line per
-/// request with its outcome; never the body or the credentials.
-pub(crate) async fn respond<'a, F, Fut>(req: &'a Request, serve: F) -> Response<Body>
+/// Routes a request, runs `perform` on its route, and turns any refusal into problem+json. Logs one
+/// line per request with its outcome; never the body or the credentials.
+pub(crate) async fn dispatch<'a, F, Fut>(req: &'a Request, perform: F) -> Response<Body>
 where
     F: FnOnce(&'a Request, Route) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>> + 'a,
 {
     let started = std::time::Instant::now();
     let matched = route(req);
-    let op = matched.as_ref().map(|r| format!("{:?}", r.op)).unwrap_or_default();
-    let account = matched.as_ref().map(|r| r.account.clone()).unwrap_or_default();
+    let op = matched.as_ref().map(|r| format!("{:?}", r.op())).unwrap_or_default();
+    let account = matched.as_ref().ok().and_then(Route::account).map(|a| a.raw().to_owned()).unwrap_or_default();
     let response = match matched {
-        Ok(route) => serve(req, route).await,
+        Ok(route) => perform(req, route).await,
         Err(e) => Err(e),
     }
     .unwrap_or_else(ApiError::into_response);
@@ -80,12 +80,4 @@ where
 /// `GET /health`.
 pub(crate) fn health() -> Response<Body> {
     crate::http::json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
-}
-
-/// Parses an entry id from the path.
-///
-/// # Errors
-/// 400 when it is not a UUIDv7.
-pub(crate) fn entry_id(raw: &str) -> Result<crate::domain::entry::EntryId, ApiError> {
-    crate::domain::entry::EntryId::parse(raw).map_err(|e| ApiError::BadRequest(format!("entry id {e}")))
 }

@@ -69,7 +69,7 @@ async fn publish(ledger: &Ledger, chunk: &mut Vec<(Option<String>, Posting)>) ->
             Ok(())
         }
         Err(error) => {
-            tracing::warn!(%error, postings = postings.len(), "publish failed; the stream batch is retried from here");
+            tracing::warn!(error = %error.chain(), postings = postings.len(), "publish failed; the stream batch is retried from here");
             Err(chunk.first().and_then(|(seq, _)| seq.clone()))
         }
     }
@@ -86,7 +86,7 @@ pub async fn pump(ledger: &Ledger, stream: &dyn ChangeStream) -> Result<usize, P
     let batch = stream.next().await?;
     let records = batch.event.records.len();
     if records > 0 && !handle_stream(ledger, batch.event.clone()).await.batch_item_failures.is_empty() {
-        return Err(PortError::Unavailable("relay could not handle the stream's records; they come again".into()));
+        return Err(PortError::unavailable("relay could not handle the stream's records; they come again"));
     }
     stream.advance(&batch).await?;
     Ok(records)

@@ -6,14 +6,15 @@ use http::StatusCode;
 use jiff::civil::Date;
 use lambda_http::{Body, Request, Response};
 
-use super::{Api, entry_id, health};
+use super::{ApiState, health};
 use crate::auth::Scope;
+use crate::domain::account::AccountId;
 use crate::domain::calendar::{DateRange, parse_date};
 use crate::domain::entry::EntryId;
 use crate::http::conditional::{Strength, answer, tag};
 use crate::http::input::{query, wants_csv};
 use crate::http::problem::{ApiError, FieldError};
-use crate::http::route::{Op, Route};
+use crate::http::route::{Param, Route};
 use crate::views::{AccountView, DailyBalanceView, DayView, EntryPageView, EntryView, RangeView, range_csv, to_json};
 
 /// The default and largest page of an entry listing.
@@ -22,32 +23,32 @@ const PAGE_MAX: usize = 500;
 
 /// Handles one API request for the `report` function. Every outcome is a response: refusals are
 /// problem+json, so the function itself never fails.
-pub async fn respond(api: &Api, req: Request) -> Response<Body> {
-    super::respond(&req, |req, route| serve(api, req, route)).await
+pub async fn handle(api: &ApiState, req: Request) -> Response<Body> {
+    super::dispatch(&req, |req, route| perform(api, req, route)).await
 }
 
-async fn serve(api: &Api, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
-    match route.op {
-        Op::Health => Ok(health()),
-        Op::GetAccount => {
-            let account = api.caller(req, &route, Scope::Read)?;
+async fn perform(api: &ApiState, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
+    match route {
+        Route::Health => Ok(health()),
+        Route::GetAccount { account } => {
+            let account = api.caller(req, &account, Scope::Read)?;
             let found = api.ledger.account(&account).await?;
-            Ok(ok_json(to_json(&AccountView::from(&found))))
+            Ok(ok_json(to_json(&AccountView::from(&found))?))
         }
-        Op::GetEntry => {
-            let account = api.caller(req, &route, Scope::Read)?;
-            let entry = api.ledger.entry(&account, &entry_id(&route.entry)?).await?;
-            Ok(tagged(req, ok_json(to_json(&EntryView::from(&entry)))))
+        Route::GetEntry { account, entry } => {
+            let account = api.caller(req, &account, Scope::Read)?;
+            let entry = api.ledger.entry(&account, &entry.parse()?).await?;
+            Ok(tagged(req, ok_json(to_json(&EntryView::from(&entry))?)))
         }
-        Op::ListEntries => list_entries(api, req, &route).await,
-        Op::DailyBalance => daily_balance(api, req, &route).await,
-        Op::BalanceRange => balance_range(api, req, &route).await,
+        Route::ListEntries { account } => list_entries(api, req, &account).await,
+        Route::DailyBalance { account, date } => daily_balance(api, req, &account, &date).await,
+        Route::BalanceRange { account } => balance_range(api, req, &account).await,
         _ => Err(ApiError::NotFound("route")),
     }
 }
 
-async fn list_entries(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Read)?;
+async fn list_entries(api: &ApiState, req: &Request, account: &Param<AccountId>) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Read)?;
     let params = query(req);
     let date = date_param(params.first("date"), "date")?;
     let limit = match params.first("limit") {
@@ -64,12 +65,17 @@ async fn list_entries(api: &Api, req: &Request, route: &Route) -> Result<Respons
         items: page.items.iter().map(EntryView::from).collect(),
         next_cursor: page.more_after.map(|id| Cursor::encode(date, id)),
     };
-    Ok(tagged(req, ok_json(to_json(&view))))
+    Ok(tagged(req, ok_json(to_json(&view)?)))
 }
 
-async fn daily_balance(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Read)?;
-    let date = date_param(Some(&route.date), "date")?;
+async fn daily_balance(
+    api: &ApiState,
+    req: &Request,
+    account: &Param<AccountId>,
+    date: &Param<Date>,
+) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Read)?;
+    let date = date.parse()?;
     let range = DateRange::new(date, date).map_err(|e| ApiError::BadRequest(e.0))?;
     let (account, days, as_of) = api.ledger.daily(&account, range).await?;
     let day = days.first().ok_or_else(|| ApiError::Internal("a one-day range produced no day".into()))?;
@@ -79,19 +85,19 @@ async fn daily_balance(api: &Api, req: &Request, route: &Route) -> Result<Respon
         day: DayView::from(day),
         as_of: as_of.to_string(),
     };
-    let figures = tag(Strength::Weak, to_json(&(view.account_id, view.currency, &view.day)).as_bytes());
-    Ok(answer(req.headers(), figures, ok_json(to_json(&view))))
+    let figures = tag(Strength::Weak, to_json(&(view.account_id, view.currency, &view.day))?.as_bytes());
+    Ok(answer(req.headers(), figures, ok_json(to_json(&view)?)))
 }
 
-async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Response<Body>, ApiError> {
-    let account = api.caller(req, route, Scope::Read)?;
+async fn balance_range(api: &ApiState, req: &Request, account: &Param<AccountId>) -> Result<Response<Body>, ApiError> {
+    let account = api.caller(req, account, Scope::Read)?;
     let params = query(req);
     let from = date_param(params.first("from"), "from")?;
     let to = date_param(params.first("to"), "to")?;
     let range = DateRange::new(from, to).map_err(|e| ApiError::Invalid(vec![FieldError::new("to", e.0)]))?;
     let (account, days, as_of) = api.ledger.daily(&account, range).await?;
     if wants_csv(req.headers()) {
-        let csv = crate::http::respond(StatusCode::OK, "text/csv; charset=utf-8", range_csv(&days));
+        let csv = crate::http::response(StatusCode::OK, "text/csv; charset=utf-8", range_csv(&days));
         return Ok(tagged(req, varies_by_accept(csv)));
     }
     let view = RangeView {
@@ -102,9 +108,9 @@ async fn balance_range(api: &Api, req: &Request, route: &Route) -> Result<Respon
         days: days.iter().map(DayView::from).collect(),
         as_of: as_of.to_string(),
     };
-    let figures = to_json(&(view.account_id, view.currency, &view.from, &view.to, &view.days));
+    let figures = to_json(&(view.account_id, view.currency, &view.from, &view.to, &view.days))?;
     let figures = tag(Strength::Weak, figures.as_bytes());
-    Ok(answer(req.headers(), figures, varies_by_accept(ok_json(to_json(&view)))))
+    Ok(answer(req.headers(), figures, varies_by_accept(ok_json(to_json(&view)?))))
 }
 
 /// Tags a read by its own bytes and answers it conditionally.
@@ -128,7 +134,7 @@ fn ok_json(body: String) -> Response<Body> {
     crate::http::json(StatusCode::OK, body)
 }
 
-/// A required date from the path or the query string.
+/// A required date from the query string.
 fn date_param(raw: Option<&str>, name: &str) -> Result<Date, ApiError> {
     let raw = raw.ok_or_else(|| ApiError::BadRequest(format!("the `{name}` parameter (YYYY-MM-DD) is required")))?;
     parse_date(raw).map_err(|e| ApiError::BadRequest(format!("{name} {e}")))

@@ -21,11 +21,11 @@ pub const BATCH_BODY_BYTES_MAX: usize = 256 * 1024;
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: String) -> Response<Body> {
-    respond(status, "application/json", body)
+    response(status, "application/json", body)
 }
 
 /// A response with a body of the given content type.
-pub fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+pub fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::domain::batch::BatchRefused;
 use crate::ledger::LedgerError;
-use crate::ports::PortError;
+use crate::views::RenderError;
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,11 +61,18 @@ impl From<LedgerError> for ApiError {
             LedgerError::Conflict(why) => Self::Conflict(why),
             LedgerError::Unprocessable(why) => Self::Unprocessable(why),
             LedgerError::Field { field, reason } => Self::Invalid(vec![FieldError::new(field, reason.0)]),
-            LedgerError::Port(PortError::Unavailable(cause)) => Self::Unavailable(cause),
-            LedgerError::Port(PortError::Failure(cause)) => Self::Internal(cause),
+            LedgerError::Port(e) if e.is_unavailable() => Self::Unavailable(e.chain()),
+            LedgerError::Port(e) => Self::Internal(e.chain()),
             LedgerError::Overflow => Self::Internal("balance overflow".into()),
             LedgerError::Batch(refused) => refused.into(),
+            LedgerError::Render(e) => e.into(),
         }
+    }
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> Self {
+        Self::Internal(format!("{e}: {}", e.0))
     }
 }
 
@@ -180,8 +187,11 @@ impl ApiError {
             Self::Unavailable(_) => Some(HeaderValue::from_static("1")),
             _ => None,
         };
-        let body = crate::views::to_json(&self.into_problem());
-        let mut response = super::respond(status, "application/problem+json", body);
+        let body = crate::views::to_json(&self.into_problem()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a problem could not be rendered; answering a bare one");
+            format!(r#"{{"title":"Error","status":{}}}"#, status.as_u16())
+        });
+        let mut response = super::response(status, "application/problem+json", body);
         let headers = response.headers_mut();
         if let Some(allow) = allow {
             headers.insert(header::ALLOW, allow);

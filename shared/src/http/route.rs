@@ -1,10 +1,16 @@
 //! Routing on the request path itself, so one handler serves API Gateway REST (v1 payload), HTTP API
 //! (v2), `cargo lambda watch` and the local runner alike.
 
+use std::marker::PhantomData;
+
+use jiff::civil::Date;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use super::problem::ApiError;
+use crate::domain::account::AccountId;
+use crate::domain::calendar::parse_date;
+use crate::domain::entry::EntryId;
 
 /// The operations of the v1 contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +42,127 @@ impl Op {
     }
 }
 
-/// A matched route with its raw path parameters, parsed later, after authentication.
+/// A path segment that names a `T`. It stays raw until the caller is authenticated, so a stranger
+/// learns nothing from which ids parse; [`Param::parse`] then reads it, or refuses it with 400.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub op: Op,
-    pub account: String,
-    pub entry: String,
-    pub date: String,
+pub struct Param<T> {
+    raw: String,
+    names: PhantomData<fn() -> T>,
+}
+
+/// What a path segment can name, and how it is read.
+pub trait Segment: Sized {
+    /// The parameter's name in refusals ("account id must be ...").
+    const NAME: &'static str;
+
+    /// # Errors
+    /// The segment's own parse error, as text for the refusal.
+    fn read(raw: &str) -> Result<Self, String>;
+}
+
+impl Segment for AccountId {
+    const NAME: &'static str = "account id";
+
+    fn read(raw: &str) -> Result<Self, String> {
+        Self::parse(raw).map_err(|e| e.to_string())
+    }
+}
+
+impl Segment for EntryId {
+    const NAME: &'static str = "entry id";
+
+    fn read(raw: &str) -> Result<Self, String> {
+        Self::parse(raw).map_err(|e| e.to_string())
+    }
+}
+
+impl Segment for Date {
+    const NAME: &'static str = "date";
+
+    fn read(raw: &str) -> Result<Self, String> {
+        parse_date(raw).map_err(|e| e.to_string())
+    }
+}
+
+impl<T: Segment> Param<T> {
+    fn new(raw: &str) -> Self {
+        Self { raw: raw.to_owned(), names: PhantomData }
+    }
+
+    /// The segment as the path spelled it, for logs and rate-limit keys.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// # Errors
+    /// 400 naming the parameter when the segment is not a `T`.
+    pub fn parse(&self) -> Result<T, ApiError> {
+        T::read(&self.raw).map_err(|e| ApiError::BadRequest(format!("{} {e}", T::NAME)))
+    }
+}
+
+/// A matched route: its operation and the path parameters that operation has, raw until parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    PutAccount { account: Param<AccountId> },
+    GetAccount { account: Param<AccountId> },
+    RecordEntry { account: Param<AccountId> },
+    RecordBatch { account: Param<AccountId> },
+    ListEntries { account: Param<AccountId> },
+    GetEntry { account: Param<AccountId>, entry: Param<EntryId> },
+    ReverseEntry { account: Param<AccountId>, entry: Param<EntryId> },
+    DailyBalance { account: Param<AccountId>, date: Param<Date> },
+    BalanceRange { account: Param<AccountId> },
+}
+
+impl Route {
+    /// The operation this route performs.
+    pub fn op(&self) -> Op {
+        match self {
+            Self::Health => Op::Health,
+            Self::PutAccount { .. } => Op::PutAccount,
+            Self::GetAccount { .. } => Op::GetAccount,
+            Self::RecordEntry { .. } => Op::RecordEntry,
+            Self::RecordBatch { .. } => Op::RecordBatch,
+            Self::ListEntries { .. } => Op::ListEntries,
+            Self::GetEntry { .. } => Op::GetEntry,
+            Self::ReverseEntry { .. } => Op::ReverseEntry,
+            Self::DailyBalance { .. } => Op::DailyBalance,
+            Self::BalanceRange { .. } => Op::BalanceRange,
+        }
+    }
+
+    /// The account the path names; `None` for `/health`.
+    pub fn account(&self) -> Option<&Param<AccountId>> {
+        match self {
+            Self::Health => None,
+            Self::PutAccount { account }
+            | Self::GetAccount { account }
+            | Self::RecordEntry { account }
+            | Self::RecordBatch { account }
+            | Self::ListEntries { account }
+            | Self::GetEntry { account, .. }
+            | Self::ReverseEntry { account, .. }
+            | Self::DailyBalance { account, .. }
+            | Self::BalanceRange { account } => Some(account),
+        }
+    }
+
+    /// The path this route matches, as [`route`] reads it.
+    pub fn path(&self) -> String {
+        let base = self.account().map(|a| format!("/v1/accounts/{}", a.raw())).unwrap_or_default();
+        match self {
+            Self::Health => "/health".to_owned(),
+            Self::PutAccount { .. } | Self::GetAccount { .. } => base,
+            Self::RecordEntry { .. } | Self::ListEntries { .. } => format!("{base}/entries"),
+            Self::RecordBatch { .. } => format!("{base}/entries/batch"),
+            Self::GetEntry { entry, .. } => format!("{base}/entries/{}", entry.raw()),
+            Self::ReverseEntry { entry, .. } => format!("{base}/entries/{}/reversal", entry.raw()),
+            Self::BalanceRange { .. } => format!("{base}/balances/daily"),
+            Self::DailyBalance { date, .. } => format!("{base}/balances/daily/{}", date.raw()),
+        }
+    }
 }
 
 /// Matches a request to a route.
@@ -52,23 +172,51 @@ pub struct Route {
 pub fn route(req: &Request) -> Result<Route, ApiError> {
     let path = request_path(req);
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
-    type Table = &'static [(&'static str, Op)];
-    let (table, allow, account, entry, date): (Table, &'static str, &str, &str, &str) = match segments.as_slice() {
-        ["health"] => (&[("GET", Op::Health)], "GET", "", "", ""),
-        ["v1", "accounts", a] => (&[("GET", Op::GetAccount), ("PUT", Op::PutAccount)], "GET, PUT", a, "", ""),
-        ["v1", "accounts", a, "entries"] => {
-            (&[("GET", Op::ListEntries), ("POST", Op::RecordEntry)], "GET, POST", a, "", "")
+    let method = req.method().as_str();
+    let (route, allow) = match (segments.as_slice(), method) {
+        (["health"], "GET") => (Some(Route::Health), "GET"),
+        (["health"], _) => (None, "GET"),
+        (["v1", "accounts", a], m) => {
+            let account = Param::new(a);
+            let route = match m {
+                "GET" => Some(Route::GetAccount { account }),
+                "PUT" => Some(Route::PutAccount { account }),
+                _ => None,
+            };
+            (route, "GET, PUT")
         }
-        ["v1", "accounts", a, "entries", "batch"] => (&[("POST", Op::RecordBatch)], "POST", a, "", ""),
-        ["v1", "accounts", a, "entries", e] => (&[("GET", Op::GetEntry)], "GET", a, e, ""),
-        ["v1", "accounts", a, "entries", e, "reversal"] => (&[("POST", Op::ReverseEntry)], "POST", a, e, ""),
-        ["v1", "accounts", a, "balances", "daily"] => (&[("GET", Op::BalanceRange)], "GET", a, "", ""),
-        ["v1", "accounts", a, "balances", "daily", d] => (&[("GET", Op::DailyBalance)], "GET", a, "", d),
+        (["v1", "accounts", a, "entries"], m) => {
+            let account = Param::new(a);
+            let route = match m {
+                "GET" => Some(Route::ListEntries { account }),
+                "POST" => Some(Route::RecordEntry { account }),
+                _ => None,
+            };
+            (route, "GET, POST")
+        }
+        (["v1", "accounts", a, "entries", "batch"], m) => {
+            (only(m, "POST", || Route::RecordBatch { account: Param::new(a) }), "POST")
+        }
+        (["v1", "accounts", a, "entries", e], m) => {
+            (only(m, "GET", || Route::GetEntry { account: Param::new(a), entry: Param::new(e) }), "GET")
+        }
+        (["v1", "accounts", a, "entries", e, "reversal"], m) => {
+            (only(m, "POST", || Route::ReverseEntry { account: Param::new(a), entry: Param::new(e) }), "POST")
+        }
+        (["v1", "accounts", a, "balances", "daily"], m) => {
+            (only(m, "GET", || Route::BalanceRange { account: Param::new(a) }), "GET")
+        }
+        (["v1", "accounts", a, "balances", "daily", d], m) => {
+            (only(m, "GET", || Route::DailyBalance { account: Param::new(a), date: Param::new(d) }), "GET")
+        }
         _ => return Err(ApiError::NotFound("route")),
     };
-    let method = req.method().as_str();
-    let op = table.iter().find(|(m, _)| *m == method).map(|(_, op)| *op).ok_or(ApiError::MethodNotAllowed(allow))?;
-    Ok(Route { op, account: account.into(), entry: entry.into(), date: date.into() })
+    route.ok_or(ApiError::MethodNotAllowed(allow))
+}
+
+/// The route when the request's method is the one this path takes.
+fn only(method: &str, wanted: &str, route: impl FnOnce() -> Route) -> Option<Route> {
+    (method == wanted).then(route)
 }
 
 /// The request path without an API Gateway stage prefix.
@@ -117,7 +265,9 @@ mod tests {
             (Method::GET, "/v1/accounts/a/balances/daily?from=x", Op::BalanceRange),
         ];
         for (method, path, op) in cases {
-            assert_eq!(route(&req(method, path)).map(|r| r.op).ok(), Some(op), "{path}");
+            let matched = route(&req(method, path)).expect("a route");
+            assert_eq!(matched.op(), op, "{path}");
+            assert_eq!(matched.path(), path.split('?').next().unwrap_or(path), "{path}");
         }
     }
 

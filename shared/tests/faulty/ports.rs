@@ -80,7 +80,7 @@ impl SwitchedPublisher {
 impl Publisher for SwitchedPublisher {
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
         match self.link.load(Ordering::SeqCst) {
-            1 => return Err(PortError::Unavailable("queue unreachable (injected)".into())),
+            1 => return Err(PortError::unavailable("queue unreachable (injected)")),
             2 => std::future::pending::<()>().await,
             _ => {}
         }

@@ -113,7 +113,7 @@ impl DynamoStore {
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
             }
             if pending.is_some() {
-                return Err(PortError::Unavailable("BatchGetItem left keys unprocessed".into()));
+                return Err(PortError::unavailable("BatchGetItem left keys unprocessed"));
             }
         }
         Ok(found)
@@ -186,8 +186,7 @@ impl LedgerStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
             Err(e) => return Err(sdk(e)),
         }
-        let stored =
-            self.get_account(&account.id).await?.ok_or_else(|| PortError::Unavailable("account vanished".into()))?;
+        let stored = self.get_account(&account.id).await?.ok_or_else(|| PortError::unavailable("account vanished"))?;
         match stored.compare(account) {
             AccountChange::Unchanged => Ok(PutAccount::Unchanged(stored)),
             AccountChange::Conflict => Ok(PutAccount::Conflict(stored)),
@@ -217,7 +216,10 @@ impl LedgerStore for DynamoStore {
         let Some(found) = self.get(item::entry_key(account, digest.slot())).await? else { return Ok(None) };
         let record = item::key_record_from(&found)?;
         // Another key whose slot collides recorded this item: this key has recorded nothing.
-        Ok((record.key_digest == digest.to_hex()).then(|| recorded_response(&record.entry, record.fingerprint)))
+        if record.key_digest != digest.to_hex() {
+            return Ok(None);
+        }
+        rendered(&record).map(Some)
     }
 
     #[tracing::instrument(name = "dynamodb.record", skip_all, fields(entry_id = %new.entry.id))]
@@ -312,7 +314,7 @@ impl LedgerStore for DynamoStore {
                 return Ok(count);
             }
         }
-        Err(PortError::Unavailable(format!("counting the entries of {date} took over {PAGES_MAX} pages")))
+        Err(PortError::unavailable(format!("counting the entries of {date} took over {PAGES_MAX} pages")))
     }
 
     /// The date's entries from the date index, then their applied marks and the account's pending
@@ -351,7 +353,7 @@ impl BalanceStore for DynamoStore {
                     Ok(done) => done,
                     Err(error) => {
                         // Only this account's postings wait for their redelivery; the others go on.
-                        tracing::warn!(%account, %error, postings = batch.len(), "account's postings deferred");
+                        tracing::warn!(%account, error = %error.chain(), postings = batch.len(), "account's postings deferred");
                         vec![Applied::Deferred; batch.len()]
                     }
                 };
@@ -405,7 +407,7 @@ impl DynamoStore {
         match error.as_service_error() {
             Some(PutItemError::ConditionalCheckFailedException(failed)) => match &failed.item {
                 Some(found) => met(found, digest, token),
-                None => Err(PortError::Failure("a failed condition returned no item".into())),
+                None => Err(PortError::failure("a failed condition returned no item")),
             },
             _ => Err(sdk(error)),
         }
@@ -447,16 +449,14 @@ impl DynamoStore {
         let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
         if failed(0) {
             let found = self.get(item::entry_key(account, digest.slot())).await?;
-            return found.map_or_else(
-                || Err(PortError::Unavailable("recorded item vanished".into())),
-                |f| met(&f, digest, token),
-            );
+            return found
+                .map_or_else(|| Err(PortError::unavailable("recorded item vanished")), |f| met(&f, digest, token));
         }
         if failed(1) {
             let exists = self.get_entry(account, original).await?.is_some();
             return Ok(if exists { Recorded::AlreadyReversed } else { Recorded::OriginalMissing });
         }
-        Err(PortError::Unavailable(format!("recording transaction cancelled: {reasons:?}")))
+        Err(PortError::unavailable(format!("recording transaction cancelled: {reasons:?}")))
     }
 }
 
@@ -471,12 +471,18 @@ fn met(found: &Item, digest: &KeyDigest, token: &str) -> Result<Recorded, PortEr
     if record.key_digest != digest.to_hex() {
         return Ok(Recorded::KeyCollision);
     }
-    Ok(Recorded::Existing(recorded_response(&record.entry, record.fingerprint)))
+    rendered(&record).map(Recorded::Existing)
 }
 
 /// A random token that tells one recording write from every other: 64 bits, in hex.
 fn write_token() -> Result<String, PortError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| PortError::Failure(format!("no randomness for a write token: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| PortError::failure(format!("no randomness for a write token: {e}")))?;
     Ok(crate::domain::hex(&bytes))
+}
+
+/// The stored answer to the request that recorded `record`'s entry.
+fn rendered(record: &item::KeyRecord) -> Result<StoredResponse, PortError> {
+    recorded_response(&record.entry, record.fingerprint.clone())
+        .map_err(|e| PortError::failure("a recorded entry could not be rendered").caused_by(e))
 }

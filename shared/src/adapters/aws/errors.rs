@@ -12,24 +12,24 @@ pub(super) async fn backoff(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-/// Maps an SDK error: throttling, timeouts and dispatch failures are worth retrying later.
+/// Maps an SDK error, kept whole as the cause: throttling, timeouts and dispatch failures are worth
+/// retrying later.
 pub(crate) fn sdk<E, R>(e: SdkError<E, R>) -> PortError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            PortError::Unavailable(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
-        }
-        SdkError::ServiceError(service) => {
-            classify(&format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)), service.err().code())
-        }
-        _ => PortError::Failure(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))),
-    }
+    let error = match &e {
+        SdkError::TimeoutError(_) => PortError::unavailable("the AWS request timed out"),
+        SdkError::DispatchFailure(_) => PortError::unavailable("the AWS request could not be sent"),
+        SdkError::ServiceError(service) => classify(service.err().code()),
+        _ => PortError::failure("the AWS request or its answer could not be read"),
+    };
+    error.caused_by(e)
 }
 
-fn classify(message: &str, code: Option<&str>) -> PortError {
+/// A service's refusal by its error code: throttling and the service's own faults are worth retrying.
+fn classify(code: Option<&str>) -> PortError {
     let retryable = matches!(
         code,
         Some(
@@ -41,9 +41,10 @@ fn classify(message: &str, code: Option<&str>) -> PortError {
                 | "TransactionInProgressException"
         )
     );
-    if retryable { PortError::Unavailable(message.to_owned()) } else { PortError::Failure(message.to_owned()) }
+    let what = format!("AWS refused the request ({})", code.unwrap_or("no error code"));
+    if retryable { PortError::unavailable(what) } else { PortError::failure(what) }
 }
 
 pub(crate) fn build(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
-    PortError::Failure(format!("request could not be built: {e}"))
+    PortError::failure("an AWS request could not be built").caused_by(e)
 }

@@ -67,7 +67,7 @@ impl DynamoStore {
                     let slots: Vec<Slot> = plan.applied.iter().map(EntryId::slot).collect();
                     if let Err(error) = self.write_marks(account, &slots, now).await {
                         // Applied all the same: the lock keeps them pending until the next round.
-                        tracing::warn!(%account, %error, marks = slots.len(), "applied marks left to the next round");
+                        tracing::warn!(%account, error = %error.chain(), marks = slots.len(), "applied marks left to the next round");
                     }
                     return Ok(plan.outcomes);
                 }
@@ -188,7 +188,7 @@ impl DynamoStore {
         }
         if plan.applied.len() <= 1 {
             let needed = items.len();
-            return Err(PortError::Failure(format!("one posting needs {needed} transaction items, over the limit")));
+            return Err(PortError::failure(format!("one posting needs {needed} transaction items, over the limit")));
         }
         Ok(None)
     }
@@ -218,7 +218,7 @@ impl DynamoStore {
                 backoff(attempt).await;
             }
             if !requests.is_empty() {
-                return Err(PortError::Unavailable("BatchWriteItem left applied marks unwritten".into()));
+                return Err(PortError::unavailable("BatchWriteItem left applied marks unwritten"));
             }
         }
         Ok(())

@@ -9,7 +9,6 @@ use aws_sdk_sqs::types::{
 
 use super::errors::sdk;
 use crate::domain::entry::Posting;
-use crate::message;
 use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};
 
 /// SQS's limit of messages in one batch call.
@@ -51,15 +50,14 @@ impl SqsQueue {
 impl Publisher for SqsQueue {
     #[tracing::instrument(name = "sqs.publish", skip_all, fields(postings = postings.len()))]
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
-        for chunk in postings.chunks(BATCH_MAX) {
+        let bodies = crate::adapters::bodies(postings)?;
+        for chunk in bodies.chunks(BATCH_MAX) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, p)| {
-                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(message::encode(p)).build()
-                })
+                .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PortError::Failure(e.to_string()))?;
+                .map_err(|e| PortError::failure("an SQS batch entry could not be built").caused_by(e))?;
             let out = self
                 .client
                 .send_message_batch()
@@ -69,7 +67,7 @@ impl Publisher for SqsQueue {
                 .await
                 .map_err(sdk)?;
             if !out.failed.is_empty() {
-                return Err(PortError::Unavailable(format!(
+                return Err(PortError::unavailable(format!(
                     "{} of {} messages were not sent",
                     out.failed.len(),
                     chunk.len()
@@ -119,7 +117,7 @@ impl Inbox for SqsQueue {
                 .enumerate()
                 .map(|(i, r)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PortError::Failure(e.to_string()))?;
+                .map_err(|e| PortError::failure("an SQS batch entry could not be built").caused_by(e))?;
             self.client
                 .delete_message_batch()
                 .queue_url(&self.url)

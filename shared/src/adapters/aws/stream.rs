@@ -81,12 +81,12 @@ mod reader {
             let arn = described
                 .table
                 .and_then(|t| t.latest_stream_arn)
-                .ok_or_else(|| PortError::Failure(format!("table {table} has no stream; run `fluxo init`")))?;
+                .ok_or_else(|| PortError::failure(format!("table {table} has no stream; run `fluxo init`")))?;
             Ok(Self { client, arn, state: Mutex::new(Shards::default()) })
         }
 
         fn lock(&self) -> Result<std::sync::MutexGuard<'_, Shards>, PortError> {
-            self.state.lock().map_err(|_| PortError::Failure("the stream reader was poisoned by a panic".into()))
+            self.state.lock().map_err(|_| PortError::failure("the stream reader was poisoned by a panic"))
         }
 
         /// Adds the shards that opened since the last listing, each at its oldest record.

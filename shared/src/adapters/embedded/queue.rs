@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::sqlite::{Db, Writer};
 use crate::domain::entry::Posting;
-use crate::message;
 use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};
 
 const SCHEMA: &str = "
@@ -112,7 +111,7 @@ impl EmbeddedQueue {
 impl Publisher for EmbeddedQueue {
     #[tracing::instrument(name = "queue.publish", skip_all, fields(postings = postings.len()))]
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
-        self.send_raw(postings.iter().map(message::encode).collect()).await
+        self.send_raw(crate::adapters::bodies(postings)?).await
     }
 }
 

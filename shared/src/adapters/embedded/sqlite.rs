@@ -14,12 +14,12 @@ use crate::ports::PortError;
 
 /// Opens (creating if needed) a database in WAL mode with FULL sync and applies `schema`.
 fn connect(path: &Path, schema: &str) -> Result<Connection, PortError> {
-    let conn = Connection::open(path).map_err(|e| failure(&e))?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| failure(&e))?;
+    let conn = Connection::open(path).map_err(failure)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(failure)?;
     // WAL with FULL sync: every commit is durable, and readers never block the writer.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| failure(&e))?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(|e| failure(&e))?;
-    conn.execute_batch(schema).map_err(|e| failure(&e))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(failure)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(failure)?;
+    conn.execute_batch(schema).map_err(failure)?;
     Ok(conn)
 }
 
@@ -43,11 +43,11 @@ impl Db {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| PortError::Failure("sqlite connection poisoned".into()))?;
+            let mut guard = conn.lock().map_err(|_| PortError::failure("sqlite connection poisoned"))?;
             f(&mut guard)
         })
         .await
-        .map_err(|e| PortError::Failure(format!("sqlite task failed: {e}")))?
+        .map_err(|e| PortError::failure("the sqlite task failed").caused_by(e))?
     }
 }
 
@@ -83,7 +83,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_groups(&conn, &queued))
-            .map_err(|e| PortError::Failure(format!("cannot start the sqlite writer: {e}")))?;
+            .map_err(|e| PortError::failure("cannot start the sqlite writer").caused_by(e))?;
         Ok(Self { jobs })
     }
 
@@ -104,14 +104,14 @@ impl Writer {
             let reply = move |commit: Option<&PortError>| {
                 let _ = answer.send(match commit {
                     None => out,
-                    Some(error) => Err(copy(error)),
+                    Some(error) => Err(error.clone()),
                 });
             };
             (keep, Box::new(reply))
         });
-        self.jobs.send(job).map_err(|_| PortError::Failure("the sqlite writer stopped".into()))?;
+        self.jobs.send(job).map_err(|_| PortError::failure("the sqlite writer stopped"))?;
         // A dropped job (its group could not begin, or it panicked) drops its answer unsent.
-        answered.await.map_err(|_| PortError::Unavailable("the write was not committed".into()))?
+        answered.await.map_err(|_| PortError::unavailable("the write was not committed"))?
     }
 }
 
@@ -155,7 +155,7 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
         let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
         if let Err(error) = conn.execute_batch(end) {
             // The transaction is in an unknown state: give up the whole group.
-            let error = failure(&error);
+            let error = failure(error);
             let _ = conn.execute_batch("ROLLBACK");
             reply(Some(&error));
             for reply in replies {
@@ -165,7 +165,7 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
         }
         replies.push(reply);
     }
-    let committed = conn.execute_batch("COMMIT").map_err(|e| failure(&e));
+    let committed = conn.execute_batch("COMMIT").map_err(failure);
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -182,35 +182,27 @@ fn migrate(conn: &Connection, columns: &[(&str, &str, &str)]) -> Result<(), Port
             .query_row(&format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"), [column], |r| {
                 r.get(0)
             })
-            .map_err(|e| failure(&e))?;
+            .map_err(failure)?;
         if present == 0 {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
-                .map_err(|e| failure(&e))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}")).map_err(failure)?;
         }
     }
     Ok(())
 }
 
-/// The same error again, for each job of a group that failed as a whole.
-fn copy(error: &PortError) -> PortError {
-    match error {
-        PortError::Unavailable(m) => PortError::Unavailable(m.clone()),
-        PortError::Failure(m) => PortError::Failure(m.clone()),
-    }
-}
-
 /// Maps a SQLite error to a port error: a busy or locked database is worth retrying.
-pub(crate) fn failure(e: &rusqlite::Error) -> PortError {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::Unavailable(e.to_string()),
-        _ => PortError::Failure(e.to_string()),
-    }
+pub(crate) fn failure(e: rusqlite::Error) -> PortError {
+    let error = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::unavailable("SQLite is busy"),
+        _ => PortError::failure("SQLite refused"),
+    };
+    error.caused_by(e)
 }
 
 /// Lets `?` turn SQLite errors into port errors inside `Db::call` and `Writer::write` closures.
 impl From<rusqlite::Error> for PortError {
     fn from(e: rusqlite::Error) -> Self {
-        failure(&e)
+        failure(e)
     }
 }
 
@@ -239,7 +231,7 @@ mod tests {
                 let answer = writer
                     .write(move |conn| {
                         conn.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])?;
-                        if k == refused { Err(PortError::Failure("refused".into())) } else { Ok(k) }
+                        if k == refused { Err(PortError::failure("refused")) } else { Ok(k) }
                     })
                     .await;
                 // WHEN a write is answered THEN another connection already sees it.
@@ -270,7 +262,7 @@ mod tests {
                 panic!("a bug in a write job");
             })
             .await;
-        assert!(matches!(panicked, Err(PortError::Unavailable(_))), "{panicked:?}");
+        assert!(matches!(panicked, Err(PortError::Unavailable { .. })), "{panicked:?}");
         writer.write(|conn| Ok(conn.execute("INSERT INTO t (k, v) VALUES (2, 'y')", [])?)).await.expect("next write");
         assert!(!committed(&path, 1), "the panicked write was rolled back");
         assert!(committed(&path, 2));

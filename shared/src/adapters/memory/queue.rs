@@ -9,7 +9,6 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::entry::Posting;
-use crate::message;
 use crate::ports::{Delivery, Inbox, PortError, Publisher, QueueDepths};
 
 /// The in-memory queue, with the SQS semantics consolidation relies on: at-least-once delivery, a
@@ -82,14 +81,14 @@ impl MemoryQueue {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, QueueState>, PortError> {
-        self.state.lock().map_err(|_| PortError::Failure("the in-memory queue was poisoned by a panic".into()))
+        self.state.lock().map_err(|_| PortError::failure("the in-memory queue was poisoned by a panic"))
     }
 }
 
 #[async_trait]
 impl Publisher for MemoryQueue {
     async fn publish(&self, postings: &[Posting]) -> Result<(), PortError> {
-        self.send_raw(postings.iter().map(message::encode).collect())
+        self.send_raw(crate::adapters::bodies(postings)?)
     }
 }
 

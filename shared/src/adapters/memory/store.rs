@@ -101,7 +101,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Books>, PortError> {
-        self.state.lock().map_err(|_| PortError::Failure("the in-memory store was poisoned by a panic".into()))
+        self.state.lock().map_err(|_| PortError::failure("the in-memory store was poisoned by a panic"))
     }
 }
 
@@ -145,7 +145,7 @@ impl LedgerStore for MemoryStore {
         }
         // The other stores refuse a second row under one id by primary key or condition.
         if book.entries.contains_key(&e.id) {
-            return Err(PortError::Failure(format!("entry {} is recorded already", e.id)));
+            return Err(PortError::failure(format!("entry {} is recorded already", e.id)));
         }
         if let Some(original) = e.reverses {
             // Marked on the same condition as the other stores: neither reversed nor a reversal.
