@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capacity, requests and cost per entry, measured end to end as DynamoDB bills them.
 
-Starts moto (through shared/tests/support/moto_server.py), the capacity meter in front of it
+Starts moto (through tests/support/moto_server.py), the capacity meter in front of it
 (benches/meter.py: write and read units from item sizes and index membership, per operation and per
 partition key, as DynamoDB on-demand bills them), and `fluxo serve --backend aws` on that meter. Then,
 as a client would, it records ENTRIES entries of one merchant (CONCURRENCY at a time) and waits until
@@ -112,7 +112,7 @@ class Rig:
         self.procs = []
         self.workdir = Path(workdir)
         moto_port = free_port()
-        self.spawn([PYTHON, ROOT / "shared/tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(moto_port)], "moto")
+        self.spawn([PYTHON, ROOT / "tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(moto_port)], "moto")
         wait_port(moto_port, "moto")
         self.upstream = f"http://127.0.0.1:{moto_port}"
         ready = self.workdir / "meter-url"

@@ -8,8 +8,7 @@
 // Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/mod.rs"]
-mod support;
+use fluxo_test_support::blackbox as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 // Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use fluxo_test_support::emulator as support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

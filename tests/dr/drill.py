@@ -49,7 +49,7 @@ class Emulator:
     def __init__(self, workdir):
         port = free_port()
         log = open(Path(workdir) / "moto.log", "wb")
-        server = [PYTHON, ROOT / "shared/tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(port)]
+        server = [PYTHON, ROOT / "tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(port)]
         self.proc = subprocess.Popen([str(c) for c in server], stdout=log, stderr=log)
         wait_port(port, "moto")
         self.url = f"http://127.0.0.1:{port}"

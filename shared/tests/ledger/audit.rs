@@ -22,7 +22,7 @@ per_backend!(
 
 /// What every scenario starts from: credits and debits on three dates over two months, one credit
 /// reversed, all consolidated. Returns the reversed original's id.
-async fn history(h: &Harness) -> EntryId {
+async fn history(h: &Rig) -> EntryId {
     let at = |raw: &str, mut req: EntryRequest| {
         req.occurred_at = Some(raw.parse().expect("instant"));
         req
@@ -39,11 +39,11 @@ async fn history(h: &Harness) -> EntryId {
     original
 }
 
-async fn audit(h: &Harness) -> AccountAudit {
+async fn audit(h: &Rig) -> AccountAudit {
     audit_range(h, None, None).await
 }
 
-async fn audit_range(h: &Harness, from: Option<Date>, to: Option<Date>) -> AccountAudit {
+async fn audit_range(h: &Rig, from: Option<Date>, to: Option<Date>) -> AccountAudit {
     let books = Books { store: h.ledger.store.clone(), balances: h.ledger.balances.clone() };
     let account = h.ledger.store.get_account(&h.account).await.expect("read").expect("account");
     let scope = Scope { from, to, now: h.clock.now(), grace: SignedDuration::from_mins(10) };
@@ -66,16 +66,16 @@ async fn given_damaged_books_then_the_audit_names_each_damage_and_nothing_else(b
     let original = history(&h).await;
     let nov10 = date(2026, 11, 10);
     // A day counted twice: November 10th's one debit applied again.
-    h.damage(Damage::Day(nov10, Movement { credits: 0, debits: 600, entry_count: 2 })).await;
+    damage(&h, Damage::Day(nov10, Movement { credits: 0, debits: 600, entry_count: 2 })).await;
     // October's rollup overwritten with another closing balance.
     let october = MonthRollup {
         month: date(2026, 10, 1),
         movement: Movement { credits: 1_000, debits: 0, entry_count: 1 },
         closing: 5,
     };
-    h.damage(Damage::Month(october)).await;
+    damage(&h, Damage::Month(october)).await;
     // The reversed original forgets both its applied mark and its reversal.
-    h.damage(Damage::Forget(original)).await;
+    damage(&h, Damage::Forget(original)).await;
     // Past the grace period, an unapplied entry must be in its balance by now.
     h.clock.advance(SignedDuration::from_mins(15));
     let audit = audit(&h).await;
@@ -132,7 +132,7 @@ async fn given_more_entries_on_a_date_than_a_page_holds_then_each_is_counted_onc
     h.deliver().await;
     let healthy = audit(&h).await;
     assert_eq!((healthy.findings.len(), healthy.entries), (0, 510), "{:?}", healthy.findings);
-    h.damage(Damage::Day(TODAY, Movement { credits: 1, debits: 0, entry_count: 1 })).await;
+    damage(&h, Damage::Day(TODAY, Movement { credits: 1, debits: 0, entry_count: 1 })).await;
     let damaged = audit(&h).await;
     let sum: i64 = (1..=510).sum();
     assert!(damaged.findings.contains(&Finding::Day { date: TODAY, total: Total::Credits, stored: 1, expected: sum }));
@@ -148,7 +148,7 @@ async fn given_a_range_then_its_months_are_audited_from_the_stored_opening_and_n
         movement: Movement { credits: 1_000, debits: 0, entry_count: 1 },
         closing: 5,
     };
-    h.damage(Damage::Month(october)).await;
+    damage(&h, Damage::Month(october)).await;
     // From November, October's stored closing is taken as given: November's stored closing no
     // longer follows from it.
     let november = audit_range(&h, Some(date(2026, 11, 5)), None).await;
@@ -174,38 +174,37 @@ enum Damage {
     Forget(EntryId),
 }
 
-impl Harness {
-    async fn damage(&self, damage: Damage) {
-        match (&self.seat, damage) {
-            (Seat::Memory(store), Damage::Day(day, m)) => store.put_day(&self.account, day, m).expect("day"),
-            (Seat::Memory(store), Damage::Month(r)) => store.put_month(&self.account, r).expect("month"),
-            (Seat::Memory(store), Damage::Forget(id)) => store.forget(&self.account, &id, true, true).expect("forget"),
-            (Seat::Embedded(dir), damage) => {
-                let db = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).expect("open");
-                let done = match damage {
-                    Damage::Day(day, m) => db.execute(
-                        "INSERT OR REPLACE INTO daily_totals VALUES ('shop', ?1, ?2, ?3, ?4)",
-                        rusqlite::params![day.to_string(), m.credits, m.debits, m.entry_count],
-                    ),
-                    Damage::Month(r) => db.execute(
-                        "INSERT OR REPLACE INTO monthly_totals VALUES ('shop', ?1, ?2, ?3, ?4, ?5)",
-                        rusqlite::params![
-                            r.month.to_string(),
-                            r.movement.credits,
-                            r.movement.debits,
-                            r.movement.entry_count,
-                            r.closing
-                        ],
-                    ),
-                    Damage::Forget(id) => db.execute(
-                        "UPDATE entries SET applied_at = NULL, reversed_by = NULL WHERE id = ?1",
-                        [id.to_string()],
-                    ),
-                };
-                assert_eq!(done.expect("damage"), 1);
-            }
-            (Seat::Dynamo { client, table }, damage) => dynamo_damage(client, table, &self.account, damage).await,
+/// Does `damage` under the ports of `rig`'s store.
+async fn damage(rig: &Rig, damage: Damage) {
+    match (&rig.seat, damage) {
+        (Seat::Memory(store), Damage::Day(day, m)) => store.put_day(&rig.account, day, m).expect("day"),
+        (Seat::Memory(store), Damage::Month(r)) => store.put_month(&rig.account, r).expect("month"),
+        (Seat::Memory(store), Damage::Forget(id)) => store.forget(&rig.account, &id, true, true).expect("forget"),
+        (Seat::Embedded(dir), damage) => {
+            let db = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).expect("open");
+            let done = match damage {
+                Damage::Day(day, m) => db.execute(
+                    "INSERT OR REPLACE INTO daily_totals VALUES ('shop', ?1, ?2, ?3, ?4)",
+                    rusqlite::params![day.to_string(), m.credits, m.debits, m.entry_count],
+                ),
+                Damage::Month(r) => db.execute(
+                    "INSERT OR REPLACE INTO monthly_totals VALUES ('shop', ?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        r.month.to_string(),
+                        r.movement.credits,
+                        r.movement.debits,
+                        r.movement.entry_count,
+                        r.closing
+                    ],
+                ),
+                Damage::Forget(id) => db.execute(
+                    "UPDATE entries SET applied_at = NULL, reversed_by = NULL WHERE id = ?1",
+                    [id.to_string()],
+                ),
+            };
+            assert_eq!(done.expect("damage"), 1);
         }
+        (Seat::Dynamo { client, table, .. }, damage) => dynamo_damage(client, table, &rig.account, damage).await,
     }
 }
 

@@ -6,17 +6,10 @@
 //! - [`problem`]: assertions on problem+json refusals.
 //! - [`calendar`]: business dates in the accounts' time zone, and timestamps for backdating.
 //! - [`poll`]: bounded waiting for what is eventual (consolidation), never timing assertions.
-//! - [`emulator`]: moto for DynamoDB and SQS, when `FLUXO_TEST_BACKEND=aws` runs these same tests
-//!   against `fluxo serve --backend aws`.
-
-// Each black-box test crate (http, observability) uses its own part of these helpers.
-#![allow(dead_code, unused_imports)]
 
 pub mod app;
 pub mod calendar;
 pub mod client;
-#[path = "../../shared/tests/support/mod.rs"]
-pub mod emulator;
 pub mod poll;
 pub mod problem;
 

@@ -2,8 +2,6 @@
 //! requests with throttling errors, or forwards a write and then holds its answer past the SDK's
 //! attempt timeout (the write commits, its answer is lost). Everything else passes through.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -2,8 +2,6 @@
 //! a balance store whose consumer dies part-way through a batch. They wrap the real adapters, so a
 //! fault reaches the ledger exactly as a failing backend would.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -64,10 +64,10 @@ impl Backend {
         if std::env::var("FLUXO_TEST_BACKEND").as_deref() != Ok("aws") {
             return Self::Embedded;
         }
-        let endpoint = super::emulator::moto_url().expect("FLUXO_TEST_BACKEND=aws needs the emulator: run `make venv`");
+        let endpoint = crate::emulator::moto_url().expect("FLUXO_TEST_BACKEND=aws needs the emulator: run `make venv`");
         let backend =
-            Self::Aws { endpoint, table: super::emulator::unique("ledger"), queue: super::emulator::unique("entries") };
-        let mut init = Command::new(env!("CARGO_BIN_EXE_fluxo"));
+            Self::Aws { endpoint, table: crate::emulator::unique("ledger"), queue: crate::emulator::unique("entries") };
+        let mut init = Command::new(fluxo_binary());
         init.arg("init").stdout(Stdio::null());
         backend.apply(&mut init);
         let status = init.status().await.expect("fluxo init runs");
@@ -135,7 +135,7 @@ fn command(root: &Path, secret: &str, config: &Config) -> Command {
         .append(true)
         .open(root.join("server.log"))
         .expect("a log file for the runner");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxo"));
+    let mut cmd = Command::new(fluxo_binary());
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"]).arg(root.join("data"));
     // The developer's own FLUXO_* settings must not leak into a test.
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("FLUXO_")) {
@@ -183,7 +183,7 @@ impl TestApp {
                 EmbeddedQueue::open(&self.data_dir(), QueueSettings::default()).expect("the runner's queue opens"),
             ),
             Backend::Aws { endpoint, queue, .. } => {
-                let clients = super::emulator::clients(endpoint, None);
+                let clients = crate::emulator::clients(endpoint, None);
                 let url = clients.sqs.get_queue_url().queue_name(queue).send().await.expect("the queue exists");
                 Arc::new(SqsQueue::new(clients.sqs.clone(), url.queue_url.unwrap_or_default(), None))
             }
@@ -236,4 +236,18 @@ impl TestApp {
 pub async fn queued(queue: &Arc<dyn Inbox>) -> i64 {
     let depths = queue.depths().await.expect("the queue database answers");
     depths.visible + depths.in_flight
+}
+
+/// The `fluxo` binary cargo built beside the test binary: `NEXTEST_BIN_EXE_fluxo` under nextest,
+/// else `target/<profile>/fluxo`, one directory above the test binary's `deps/`, where cargo puts
+/// the runner's binary for its integration tests.
+pub fn fluxo_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NEXTEST_BIN_EXE_fluxo") {
+        return PathBuf::from(path);
+    }
+    let test = std::env::current_exe().expect("the test binary's path");
+    let profile = test.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let binary = profile.join("fluxo");
+    assert!(binary.exists(), "{} is missing: build fluxo-runner first", binary.display());
+    binary
 }

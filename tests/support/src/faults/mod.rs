@@ -30,9 +30,10 @@ pub async fn shop_ledger(
 /// Runs each named scenario once per listed backend, as `<module>::<name>`:
 /// `per_backend!([embedded => Embedded, dynamodb => Dynamo] [scenario_a, scenario_b])` calls
 /// `scenario_a(Backend::Embedded)` as `embedded::scenario_a`, and so on.
+#[macro_export]
 macro_rules! per_backend {
     ([$($module:ident => $backend:ident),* $(,)?] $names:tt) => {
-        $(per_backend!(@module $module $backend $names);)*
+        $($crate::per_backend!(@module $module $backend $names);)*
     };
     (@module $module:ident $backend:ident [$($name:ident),* $(,)?]) => {
         mod $module {

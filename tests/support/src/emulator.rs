@@ -1,8 +1,9 @@
-//! A DynamoDB and SQS emulator (moto) for this test process, started on first use on a free port.
-//! Shared by the conformance suites and the black-box tests; std only, so any test crate can use it.
+//! A DynamoDB and SQS emulator (moto) for this test process, started on first use on a port the
+//! kernel picks, and AWS clients pointed at it. The conformance suites, the fault injection and the
+//! black-box tests against `fluxo serve --backend aws` all use it.
 
-#![allow(dead_code)]
-
+use aws_sdk_dynamodb::config::Credentials;
+use fluxo::adapters::aws::{Clients, RequestCounter};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -19,12 +20,12 @@ static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
 
 /// The project's Python, with moto installed by `make venv`.
 fn python() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3")
 }
 
 /// moto's server with DynamoDB operations made atomic, as they are in DynamoDB (see the script).
 fn launcher() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/support/moto_server.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_server.py")
 }
 
 fn start() -> Option<Moto> {
@@ -62,4 +63,26 @@ fn start() -> Option<Moto> {
 /// The emulator's URL, starting it on first use; `None` when it is not installed outside CI.
 pub fn moto_url() -> Option<String> {
     MOTO.get_or_init(start).as_ref().map(|m| m.url.clone())
+}
+
+/// Clients for the emulator, counting requests with `counter`.
+pub fn clients(url: &str, counter: Option<&RequestCounter>) -> Clients {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "fluxo-tests",
+        )))
+        .build();
+    Clients::new(&config, counter)
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }

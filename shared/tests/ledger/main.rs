@@ -6,95 +6,27 @@
 //! `faults.rs` takes the same faults through the real queue to quiescence.
 // Test code states what it expects with `expect`; the workspace denies it outside tests (Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[macro_use]
-mod faulty;
-mod support;
-
-#[path = "ledger/audit.rs"]
 mod audit;
-
-use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use faulty::ports::{DyingBalances, Link, SwitchedPublisher, TestClock};
-use fluxo::adapters::aws::stream::StreamReader;
-use fluxo::adapters::aws::{DynamoStore, SqsQueue, ensure_queues, ensure_table};
-use fluxo::adapters::embedded::{EmbeddedQueue, EmbeddedStore, QueueSettings};
-use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
-use fluxo::config::RelaySource;
 use fluxo::domain::account::{AccountId, Zone};
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{EntryType, Posting};
-use fluxo::domain::idempotency::IdempotencyKey;
 use fluxo::domain::money::Amount;
-use fluxo::handlers::relay;
-use fluxo::ledger::{EntryRequest, Ledger, LedgerError};
-use fluxo::ports::{Applied, BalanceStore, Clock, Inbox, LedgerStore, PortError, Rejection};
+use fluxo::ledger::{EntryRequest, LedgerError};
+use fluxo::ports::{Applied, Clock, Rejection};
+use fluxo_test_support::faults::ports::Link;
+use fluxo_test_support::per_backend;
+use fluxo_test_support::rig::{Backend, NOW, Queue, Rig, Seat, TODAY, TestQueue, credit, entry, key};
 use jiff::SignedDuration;
 use jiff::civil::{Date, date};
 use proptest::prelude::*;
 
-/// The store adapters every scenario runs against.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Embedded,
-    Dynamo,
-    Memory,
-}
-
-/// Where a harness keeps its data, so a test can reach under the ports to inject a state.
-enum Seat {
-    Memory(MemoryStore),
-    Embedded(tempfile::TempDir),
-    Dynamo { client: aws_sdk_dynamodb::Client, table: String },
-}
-
-struct Harness {
-    ledger: Ledger,
-    clock: Arc<TestClock>,
-    queue: Arc<SwitchedPublisher>,
-    consumer: Arc<DyingBalances>,
-    account: AccountId,
-    /// Where relay reads recorded entries: the store's outbox, or the table's stream.
-    relay: RelaySource,
-    seat: Seat,
-}
-
-const NOW: &str = "2026-11-23T15:00:00Z";
-const TODAY: Date = date(2026, 11, 23);
-
-/// A ledger over `backend`, with an account `shop`; `None` when the emulator is not installed
-/// (outside CI only: under `CI=true` a missing emulator fails the test).
-async fn harness(backend: Backend) -> Option<Harness> {
-    type Stores = (Arc<dyn LedgerStore>, Arc<dyn BalanceStore>, RelaySource, Seat);
-    let (store, balances, relay, seat): Stores = match backend {
-        Backend::Embedded => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let store = EmbeddedStore::open(dir.path()).expect("store");
-            let relay = RelaySource::Outbox(Arc::new(store.clone()));
-            (Arc::new(store.clone()), Arc::new(store), relay, Seat::Embedded(dir))
-        }
-        Backend::Memory => {
-            let store = MemoryStore::new();
-            let relay = RelaySource::Outbox(Arc::new(store.clone()));
-            (Arc::new(store.clone()), Arc::new(store.clone()), relay, Seat::Memory(store))
-        }
-        Backend::Dynamo => {
-            let clients = support::clients(&support::moto_url()?, None);
-            let table = support::unique("ledger");
-            ensure_table(&clients.dynamodb, &table).await.expect("table");
-            let store = DynamoStore::new(clients.dynamodb.clone(), &table);
-            let reader = StreamReader::open(&clients.dynamodb, clients.streams.clone(), &table).await.expect("stream");
-            let seat = Seat::Dynamo { client: clients.dynamodb, table };
-            (Arc::new(store.clone()), Arc::new(store), RelaySource::Stream(Arc::new(reader)), seat)
-        }
-    };
-    let clock = TestClock::at(NOW);
-    let queue = SwitchedPublisher::recording();
-    let consumer = DyingBalances::over(balances);
-    let (ledger, account) = faulty::shop_ledger(store, consumer.clone(), queue.clone(), clock.clone()).await;
-    Some(Harness { ledger, clock, queue, consumer, account, relay, seat })
+/// A rig over `backend` whose relay publishes into a list the scenario hands to consolidation;
+/// `None` when the emulator is not installed (outside CI only).
+async fn harness(backend: Backend) -> Option<Rig> {
+    Rig::over(backend, Queue::Recording).await
 }
 
 // Each scenario over every store: embedded, DynamoDB on moto, and in-memory.
@@ -120,116 +52,14 @@ per_backend!(
     ]
 );
 
-fn credit(amount: i64) -> EntryRequest {
-    entry(EntryType::Credit, amount)
-}
-
-fn entry(kind: EntryType, amount: i64) -> EntryRequest {
-    EntryRequest {
-        kind,
-        amount: Amount::from_minor(amount).expect("amount"),
-        description: None,
-        occurred_at: None,
-        currency: None,
-    }
-}
-
-fn key(raw: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(raw).expect("key")
-}
-
-impl Harness {
-    /// One relay pass over the outbox or the stream; `Err` when publishing failed (nothing is
-    /// acknowledged then). Returns how many postings or records it moved.
-    async fn relay_once(&self) -> Result<usize, PortError> {
-        match &self.relay {
-            RelaySource::Outbox(outbox) => relay::drain(&self.ledger, outbox.as_ref()).await.map(|r| r.published),
-            RelaySource::Stream(stream) => {
-                let batch = stream.next().await?;
-                let failed = relay::handle_stream(&self.ledger, batch.event.clone()).await.batch_item_failures;
-                if !failed.is_empty() {
-                    return Err(PortError::unavailable("the stream batch was not relayed"));
-                }
-                stream.advance(&batch).await?;
-                Ok(batch.event.records.len())
-            }
-            RelaySource::Pushed => Ok(0),
-        }
-    }
-
-    /// Relays until a pass finds nothing; each pass's failure is ignored, as the runner retries.
-    async fn relay_all(&self) {
-        for _ in 0..50 {
-            if matches!(self.relay_once().await, Ok(0) | Err(_)) {
-                return;
-            }
-        }
-        panic!("relay never ran dry");
-    }
-
-    /// A relay pass that publishes and dies before acknowledging: the same postings come again.
-    async fn relay_dies(&self) {
-        match &self.relay {
-            RelaySource::Outbox(outbox) => {
-                let pending = outbox.pending(100).await.expect("outbox");
-                let _ = self.ledger.publish(&pending.postings).await;
-            }
-            RelaySource::Stream(stream) => {
-                let batch = stream.next().await.expect("stream");
-                relay::handle_stream(&self.ledger, batch.event).await;
-            }
-            RelaySource::Pushed => {}
-        }
-    }
-
-    /// What relay published of everything recorded so far, taken off the queue.
-    async fn published(&self) -> Vec<Posting> {
-        self.relay_all().await;
-        self.queue.drain()
-    }
-
-    /// Relays, then delivers everything published so far to consolidation, like one SQS batch.
-    async fn deliver(&self) -> Vec<Applied> {
-        let batch = self.published().await;
-        self.ledger.consolidate(&batch).await.expect("consolidate")
-    }
-
-    /// Writes an October rollup with the given closing balance under the ports.
-    async fn seed_october_closing(&self, closing: i64) {
-        let rollup = fluxo::domain::balance::MonthRollup {
-            month: date(2026, 10, 1),
-            movement: fluxo::domain::balance::Movement { credits: closing, debits: 0, entry_count: 1 },
-            closing,
-        };
-        match &self.seat {
-            Seat::Memory(store) => store.put_month(&self.account, rollup).expect("seed"),
-            Seat::Embedded(dir) => {
-                let db = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).expect("open");
-                let sql = "INSERT INTO monthly_totals (account_id, month, credits, debits, entry_count, closing) VALUES ('shop', '2026-10-01', ?1, 0, 1, ?1)";
-                db.execute(sql, [closing]).expect("seed");
-            }
-            Seat::Dynamo { client, table } => {
-                let item = fluxo::adapters::aws::item::month_item(&self.account, &rollup);
-                client.put_item().table_name(table).set_item(Some(item)).send().await.expect("seed");
-            }
-        }
-    }
-
-    async fn closing(&self, day: Date) -> (i64, i64) {
-        let range = DateRange::new(day, day).expect("range");
-        let (_, days, _) = self.ledger.daily(&self.account, range).await.expect("daily");
-        (days[0].closing, days[0].entry_count)
-    }
-}
-
 async fn given_the_queue_is_down_then_entries_are_recorded_and_wait_for_relay_and_count_once(backend: Backend) {
     let Some(h) = harness(backend).await else { return };
-    h.queue.set(Link::Down);
+    h.link.set(Link::Down);
     let written = h.ledger.record_entry(&h.account, key("k1"), credit(700)).await.expect("recorded despite the queue");
     assert!(!written.replayed);
     assert!(h.relay_once().await.is_err(), "relay cannot publish while the queue is down");
     assert!(h.relay_once().await.is_err(), "and the entry still waits");
-    h.queue.set(Link::Up);
+    h.link.set(Link::Up);
     assert_eq!(h.deliver().await, vec![Applied::Applied], "published once the queue is back");
     assert_eq!(h.closing(TODAY).await, (700, 1));
     assert!(h.published().await.is_empty(), "a relayed entry is not published again");
@@ -321,74 +151,33 @@ async fn given_a_retry_after_the_backdating_window_closed_then_the_original_answ
     assert_eq!(retry.response, first.response);
 }
 
-/// A queue of `backend` whose messages are dead-lettered after `max_receives` and become visible
-/// again at once; with a way to send a raw body no producer of the ledger would write.
-async fn queue(backend: Backend, max_receives: i64) -> Option<(Arc<dyn Inbox>, RawSender, Option<tempfile::TempDir>)> {
-    match backend {
-        Backend::Memory => {
-            let queue = MemoryQueue::new(SignedDuration::from_millis(1), max_receives);
-            Some((Arc::new(queue.clone()), RawSender::Memory(queue), None))
-        }
-        Backend::Embedded => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let settings = QueueSettings { visibility_timeout: SignedDuration::from_millis(1), max_receives };
-            let queue = EmbeddedQueue::open(dir.path(), settings).expect("queue");
-            Some((Arc::new(queue.clone()), RawSender::Embedded(queue), Some(dir)))
-        }
-        Backend::Dynamo => {
-            let clients = support::clients(&support::moto_url()?, None);
-            let urls = ensure_queues(&clients.sqs, &support::unique("entries"), max_receives, 0).await.expect("queues");
-            let queue = SqsQueue::new(clients.sqs.clone(), &urls.queue, Some(urls.dead_letter));
-            Some((Arc::new(queue), RawSender::Sqs(clients.sqs, urls.queue), None))
-        }
-    }
-}
-
-enum RawSender {
-    Memory(MemoryQueue),
-    Embedded(EmbeddedQueue),
-    Sqs(aws_sdk_sqs::Client, String),
-}
-
-impl RawSender {
-    async fn send(&self, body: &str) {
-        match self {
-            Self::Memory(q) => q.send_raw(vec![body.to_owned()]).expect("send"),
-            Self::Embedded(q) => q.send_raw(vec![body.to_owned()]).await.expect("send"),
-            Self::Sqs(client, url) => {
-                client.send_message().queue_url(url).message_body(body).send().await.expect("send");
-            }
-        }
-    }
-}
-
 async fn given_a_queue_then_messages_are_redelivered_after_the_visibility_timeout_and_dead_lettered(backend: Backend) {
-    let Some((queue, raw, _dir)) = queue(backend, 2).await else { return };
-    raw.send("poison").await;
+    let Some(q) = TestQueue::open(backend, 2).await else { return };
+    q.send_raw("poison").await;
     for receive in 1..=2 {
-        let got = queue.receive(10).await.expect("receive");
+        let got = q.inbox.receive(10).await.expect("receive");
         assert_eq!(got.len(), 1, "receive {receive}");
         assert_eq!((got[0].body.as_str(), got[0].receive_count), ("poison", receive));
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert!(queue.receive(10).await.expect("receive").is_empty(), "the third receive dead-letters it");
-    let depths = queue.depths().await.expect("depths");
+    assert!(q.inbox.receive(10).await.expect("receive").is_empty(), "the third receive dead-letters it");
+    let depths = q.inbox.depths().await.expect("depths");
     assert_eq!((depths.visible, depths.in_flight, depths.dead), (0, 0, 1));
 }
 
 async fn given_a_deleted_message_then_it_is_never_delivered_again(backend: Backend) {
-    let Some((queue, raw, _dir)) = queue(backend, 5).await else { return };
-    raw.send("a").await;
-    raw.send("b").await;
-    let mut got = queue.receive(10).await.expect("receive");
+    let Some(q) = TestQueue::open(backend, 5).await else { return };
+    q.send_raw("a").await;
+    q.send_raw("b").await;
+    let mut got = q.inbox.receive(10).await.expect("receive");
     if got.len() < 2 {
-        got.extend(queue.receive(10).await.expect("receive"));
+        got.extend(q.inbox.receive(10).await.expect("receive"));
     }
     assert_eq!(got.len(), 2);
-    queue.delete(got.into_iter().map(|d| d.receipt).collect()).await.expect("delete");
+    q.inbox.delete(got.into_iter().map(|d| d.receipt).collect()).await.expect("delete");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert!(queue.receive(10).await.expect("receive").is_empty(), "deleted messages never return");
-    let depths = queue.depths().await.expect("depths");
+    assert!(q.inbox.receive(10).await.expect("receive").is_empty(), "deleted messages never return");
+    let depths = q.inbox.depths().await.expect("depths");
     assert_eq!((depths.visible, depths.in_flight), (0, 0));
 }
 
@@ -492,7 +281,7 @@ async fn given_an_entry_that_never_applies_then_each_reconciliation_publishes_it
     for _ in 0..2 {
         h.clock.advance(SignedDuration::from_mins(11));
         assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 1);
-        let again = h.ledger.consolidate(&h.queue.drain()).await.expect("consolidate");
+        let again = h.ledger.consolidate(&h.link.drain()).await.expect("consolidate");
         assert!(matches!(again[..], [Applied::Rejected(Rejection::Overflow)]), "{again:?}");
     }
     assert_eq!(h.closing(TODAY).await, (i64::MAX - 60, 1));
@@ -517,7 +306,7 @@ async fn given_entries_whose_postings_were_lost_then_reconciliation_publishes_th
     // THEN it publishes exactly the two lost entries, and they count once.
     assert_eq!((report.accounts, report.republished), (1, 2), "{report:?}");
     assert!(report.days >= 21, "the window reaches the backdated date: {report:?}");
-    let outcomes = h.ledger.consolidate(&h.queue.drain()).await.expect("consolidate");
+    let outcomes = h.ledger.consolidate(&h.link.drain()).await.expect("consolidate");
     assert_eq!(outcomes, [Applied::Applied, Applied::Applied]);
     assert_eq!(h.closing(TODAY).await, (535, 2));
     assert_eq!(h.ledger.reconcile().await.expect("reconcile").republished, 0, "nothing is missing any more");
@@ -616,70 +405,70 @@ fn modelled(written: &fluxo::ledger::Written) -> (String, Date) {
     (body["id"].as_str().expect("id").to_owned(), day)
 }
 
-impl Harness {
-    async fn step(&self, step: Step, model: &mut Model, unacked: &mut Vec<Posting>) {
-        match step {
-            Step::Record { k, credit, amount, days_back } => {
-                let kind = if credit { EntryType::Credit } else { EntryType::Debit };
-                let mut req = entry(kind, amount);
-                let at = self.clock.now().checked_sub(SignedDuration::from_hours(24 * days_back)).expect("instant");
-                req.occurred_at = Some(at);
-                match self.ledger.record_entry(&self.account, key(&format!("k{k}")), req).await {
-                    Ok(written) if !written.replayed => {
-                        let (id, day) = modelled(&written);
-                        model.insert(format!("k{k}"), (id, day, if credit { amount } else { -amount }));
+/// Takes one step of a random history on `rig`, keeping the model and the batch still unacknowledged.
+async fn take_step(rig: &Rig, step: Step, model: &mut Model, unacked: &mut Vec<Posting>) {
+    match step {
+        Step::Record { k, credit, amount, days_back } => {
+            let kind = if credit { EntryType::Credit } else { EntryType::Debit };
+            let mut req = entry(kind, amount);
+            let at = rig.clock.now().checked_sub(SignedDuration::from_hours(24 * days_back)).expect("instant");
+            req.occurred_at = Some(at);
+            match rig.ledger.record_entry(&rig.account, key(&format!("k{k}")), req).await {
+                Ok(written) if !written.replayed => {
+                    let (id, day) = modelled(&written);
+                    model.insert(format!("k{k}"), (id, day, if credit { amount } else { -amount }));
+                }
+                Ok(_) | Err(LedgerError::Conflict(_) | LedgerError::Field { .. }) => {}
+                Err(other) => panic!("unexpected refusal: {other:?}"),
+            }
+        }
+        Step::Reverse { k } => {
+            let Some((id, _, net)) = model.get(&format!("k{k}")).cloned() else { return };
+            let id = fluxo::domain::entry::EntryId::parse(&id).expect("id");
+            match rig.ledger.reverse_entry(&rig.account, &id, key(&format!("r{k}")), None).await {
+                Ok(written) if !written.replayed => {
+                    let (id, day) = modelled(&written);
+                    model.insert(format!("r{k}"), (id, day, -net));
+                }
+                Ok(_) | Err(LedgerError::Conflict(_)) => {}
+                Err(other) => panic!("unexpected refusal of a reversal: {other:?}"),
+            }
+        }
+        // Whether or not the queue took the postings, nothing is acknowledged.
+        Step::RelayDies => drop(rig.relay_dies().await),
+        Step::Deliver { times } => {
+            let mut batch = std::mem::take(unacked);
+            batch.extend(rig.published().await);
+            for _ in 0..times {
+                rig.ledger.consolidate(&batch).await.expect("consolidate");
+            }
+        }
+        Step::ConsumerDies { applied } => {
+            let batch = rig.published().await;
+            let applied = usize::from(applied);
+            if applied < batch.len() {
+                rig.consumer.die_after(applied);
+                let ledger = rig.ledger.clone();
+                let dying = tokio::spawn({
+                    let batch = batch.clone();
+                    async move { ledger.consolidate(&batch).await }
+                });
+                for _ in 0..5_000 {
+                    if rig.consumer.died() {
+                        break;
                     }
-                    Ok(_) | Err(LedgerError::Conflict(_) | LedgerError::Field { .. }) => {}
-                    Err(other) => panic!("unexpected refusal: {other:?}"),
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
+                assert!(rig.consumer.died(), "the consumer applied its part and died");
+                dying.abort();
             }
-            Step::Reverse { k } => {
-                let Some((id, _, net)) = model.get(&format!("k{k}")).cloned() else { return };
-                let id = fluxo::domain::entry::EntryId::parse(&id).expect("id");
-                match self.ledger.reverse_entry(&self.account, &id, key(&format!("r{k}")), None).await {
-                    Ok(written) if !written.replayed => {
-                        let (id, day) = modelled(&written);
-                        model.insert(format!("r{k}"), (id, day, -net));
-                    }
-                    Ok(_) | Err(LedgerError::Conflict(_)) => {}
-                    Err(other) => panic!("unexpected refusal of a reversal: {other:?}"),
-                }
-            }
-            Step::RelayDies => self.relay_dies().await,
-            Step::Deliver { times } => {
-                let mut batch = std::mem::take(unacked);
-                batch.extend(self.published().await);
-                for _ in 0..times {
-                    self.ledger.consolidate(&batch).await.expect("consolidate");
-                }
-            }
-            Step::ConsumerDies { applied } => {
-                let batch = self.published().await;
-                let applied = usize::from(applied);
-                if applied < batch.len() {
-                    self.consumer.die_after(applied);
-                    let ledger = self.ledger.clone();
-                    let dying = tokio::spawn({
-                        let batch = batch.clone();
-                        async move { ledger.consolidate(&batch).await }
-                    });
-                    for _ in 0..5_000 {
-                        if self.consumer.died() {
-                            break;
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    }
-                    assert!(self.consumer.died(), "the consumer applied its part and died");
-                    dying.abort();
-                }
-                // Nothing was deleted: the whole batch comes back.
-                unacked.extend(batch);
-            }
-            Step::QueueDown(down) => self.queue.set(if down { Link::Down } else { Link::Up }),
-            Step::Relay => {
-                self.clock.advance(SignedDuration::from_mins(2));
-                self.relay_all().await;
-            }
+            // Nothing was deleted: the whole batch comes back.
+            unacked.extend(batch);
+        }
+        Step::QueueDown(down) => rig.link.set(if down { Link::Down } else { Link::Up }),
+        Step::Relay => {
+            rig.clock.advance(SignedDuration::from_mins(2));
+            rig.relay_all().await;
         }
     }
 }
@@ -689,9 +478,9 @@ async fn check_history(backend: Backend, steps: Vec<Step>) {
     let mut model = Model::new();
     let mut unacked = Vec::new();
     for step in steps {
-        h.step(step, &mut model, &mut unacked).await;
+        take_step(&h, step, &mut model, &mut unacked).await;
     }
-    h.queue.set(Link::Up);
+    h.link.set(Link::Up);
     h.clock.advance(SignedDuration::from_hours(1));
     h.relay_all().await;
     h.ledger.consolidate(&unacked).await.expect("redelivery");
@@ -754,7 +543,7 @@ async fn given_racing_consumers_with_overlapping_batches_then_each_entry_counts_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_a_table_of_the_earlier_design_then_consolidation_carries_on_and_counts_once() {
     let Some(h) = harness(Backend::Dynamo).await else { return };
-    let Seat::Dynamo { client, table } = &h.seat else { unreachable!("a DynamoDB harness") };
+    let Seat::Dynamo { client, table, .. } = &h.seat else { unreachable!("a DynamoDB rig") };
     h.ledger.record_entry(&h.account, key("old"), credit(100)).await.expect("old");
     let old = h.published().await;
     let pk = fluxo::adapters::aws::item::pk(&h.account);
