@@ -83,6 +83,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def moto_command(port_file):
+    """moto's launcher on a port the kernel picks, which it writes to `port_file` once it listens: a
+    port picked here and bound there could be taken in between by another process."""
+    return [PYTHON, ROOT / "tests/support/moto_server.py", "-H", "127.0.0.1", "-p", "0", "--port-file", port_file]
+
+
+def read_port(port_file, what, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if port_file.exists():
+            return int(port_file.read_text())
+        time.sleep(0.05)
+    sys.exit(f"{what} named no port in {seconds} s")
+
+
 def wait_port(port, what, seconds=30):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -111,9 +126,8 @@ class Rig:
     def __init__(self, fluxo, workdir):
         self.procs = []
         self.workdir = Path(workdir)
-        moto_port = free_port()
-        self.spawn([PYTHON, ROOT / "tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(moto_port)], "moto")
-        wait_port(moto_port, "moto")
+        self.spawn(moto_command(self.workdir / "moto-port"), "moto")
+        moto_port = read_port(self.workdir / "moto-port", "moto")
         self.upstream = f"http://127.0.0.1:{moto_port}"
         ready = self.workdir / "meter-url"
         meter_log = open(self.workdir / "meter.log", "wb")

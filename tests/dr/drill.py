@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "benches"))
-from cost import PYTHON, free_port, http, wait_port  # noqa: E402
+from cost import free_port, http, moto_command, read_port, wait_port  # noqa: E402
 
 import boto3  # noqa: E402  (the project's .venv has it, with moto)
 
@@ -47,11 +47,10 @@ ZONE_OFFSET = timedelta(hours=-3)  # America/Sao_Paulo, without daylight saving 
 
 class Emulator:
     def __init__(self, workdir):
-        port = free_port()
         log = open(Path(workdir) / "moto.log", "wb")
-        server = [PYTHON, ROOT / "tests/support/moto_server.py", "-H", "127.0.0.1", "-p", str(port)]
-        self.proc = subprocess.Popen([str(c) for c in server], stdout=log, stderr=log)
-        wait_port(port, "moto")
+        port_file = Path(workdir) / "moto-port"
+        self.proc = subprocess.Popen([str(c) for c in moto_command(port_file)], stdout=log, stderr=log)
+        port = read_port(port_file, "moto")
         self.url = f"http://127.0.0.1:{port}"
         creds = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
         self.dynamodb = boto3.client("dynamodb", endpoint_url=self.url, **creds)
