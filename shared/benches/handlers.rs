@@ -28,13 +28,12 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use fluxo::adapters::memory::{MemoryQueue, MemoryStore};
 use fluxo::auth::{Authenticator, Scope, TokenBinding};
 use fluxo::domain::account::{AccountId, AccountName, Currency, Zone};
-use fluxo::domain::entry::{Entry, EntryId, EntryType};
-use fluxo::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
-use fluxo::domain::money::Amount;
+use fluxo::domain::entry::EntryType;
 use fluxo::handlers::{ApiState, consolidate, ingest, report};
 use fluxo::ledger::{Ledger, RelayPolicy};
 use fluxo::message;
 use fluxo::ports::{BalanceStore, LedgerStore, NewEntry, Recorded, SystemClock};
+use fluxo_test_support::rig::new_entry;
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request, Response};
@@ -165,34 +164,10 @@ fn body_json(response: &Response<Body>) -> Value {
 // Seeding
 // ---------------------------------------------------------------------------------------------
 
-/// An entry of the demo account on `day`, as ingest records it (minus the publish).
-fn new_entry(day: Date, kind: EntryType, amount: i64, key: &str) -> NewEntry {
-    let at: Timestamp = day.at(12, 0, 0, 0).in_tz("America/Sao_Paulo").expect("a São Paulo instant").timestamp();
-    let entry = Entry {
-        id: EntryId::new_v7(),
-        account_id: demo(),
-        kind,
-        amount: Amount::from_minor(amount).expect("a positive amount"),
-        currency: Currency::parse("BRL").expect("a known currency"),
-        description: None,
-        occurred_at: at,
-        business_date: day,
-        recorded_at: at,
-        reverses: None,
-        reversed_by: None,
-    };
-    let response = StoredResponse {
-        fingerprint: Fingerprint::of(&["bench", key]),
-        body: "{}".to_owned(),
-        location: format!("/v1/accounts/{ACCOUNT}/entries/{}", entry.id),
-    };
-    NewEntry { entry, key: IdempotencyKey::parse(key).expect("a printable key"), response }
-}
-
 /// A credit of 15.00 or a debit of 4.00, alternately: a till's day.
 fn nth_entry(day: Date, n: u64) -> NewEntry {
     let (kind, amount) = if n.is_multiple_of(2) { (EntryType::Credit, 1500) } else { (EntryType::Debit, 400) };
-    new_entry(day, kind, amount, &format!("seed-{n}"))
+    new_entry(&demo(), &format!("seed-{n}"), kind, amount, day)
 }
 
 /// Records and consolidates [`ENTRIES_PER_DAY`] entries a day from [`HISTORY_FROM`] to

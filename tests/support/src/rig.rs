@@ -19,11 +19,11 @@ use fluxo::config::RelaySource;
 use fluxo::domain::account::AccountId;
 use fluxo::domain::calendar::DateRange;
 use fluxo::domain::entry::{Entry, EntryType, Posting};
-use fluxo::domain::idempotency::IdempotencyKey;
+use fluxo::domain::idempotency::{Fingerprint, IdempotencyKey, StoredResponse};
 use fluxo::domain::money::Amount;
 use fluxo::handlers::{consolidate, relay};
 use fluxo::ledger::{EntryRequest, Ledger, LedgerError, Written};
-use fluxo::ports::{Applied, BalanceStore, Inbox, LedgerStore, PortError, Publisher};
+use fluxo::ports::{Applied, BalanceStore, Inbox, LedgerStore, NewEntry, PortError, Publisher};
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
 
@@ -435,6 +435,31 @@ pub fn entry(kind: EntryType, amount: i64) -> EntryRequest {
         occurred_at: None,
         currency: None,
     }
+}
+
+/// An entry of `account` on `day` (recorded at noon in São Paulo) under `key`, as ingest hands it to
+/// the store: for tests and benchmarks that write under the ledger's use cases.
+pub fn new_entry(account: &AccountId, key: &str, kind: EntryType, amount: i64, day: Date) -> NewEntry {
+    let at = day.at(12, 0, 0, 0).in_tz("America/Sao_Paulo").expect("a São Paulo instant").timestamp();
+    let entry = Entry {
+        id: fluxo::domain::entry::EntryId::new_v7(),
+        account_id: account.clone(),
+        kind,
+        amount: Amount::from_minor(amount).expect("a positive amount"),
+        currency: fluxo::domain::account::Currency::parse("BRL").expect("a known currency"),
+        description: None,
+        occurred_at: at,
+        business_date: day,
+        recorded_at: at,
+        reverses: None,
+        reversed_by: None,
+    };
+    let response = StoredResponse {
+        fingerprint: Fingerprint::of(&[key]),
+        body: "{}".to_owned(),
+        location: format!("/v1/accounts/{account}/entries/{}", entry.id),
+    };
+    NewEntry { entry, key: self::key(key), response }
 }
 
 /// `net` minor units (a debit when negative) that occurred `days_back` days before [`NOW`].
