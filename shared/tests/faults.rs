@@ -151,7 +151,7 @@ async fn given_the_store_throttles_for_a_while_then_retries_ride_it_out(backend:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_throttling_longer_than_the_retries_then_the_request_fails_whole_and_its_retry_records_once() {
     let Some(rig) = rig(Backend::Dynamo).await else { return };
-    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let faults = rig.faults();
     faults.throttle.store(ATTEMPTS_MAX, Ordering::SeqCst);
     let refused = rig.send("k", 800, 0).await.expect_err("throttled throughout");
     assert!(matches!(refused, LedgerError::Port(PortError::Unavailable { .. })), "{refused:?}");
@@ -168,7 +168,7 @@ async fn dynamodb_given_throttling_longer_than_the_retries_then_the_request_fail
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_a_write_whose_answer_is_lost_then_the_retry_answers_201_and_counts_once() {
     let Some(rig) = rig(Backend::Dynamo).await else { return };
-    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let faults = rig.faults();
     faults.stall_writes.store(1, Ordering::SeqCst);
     rig.post("lost-answer", 1_234, 0).await;
     assert_eq!(faults.stalled.load(Ordering::SeqCst), 1, "the recording write's answer was held");
@@ -201,7 +201,7 @@ async fn embedded_given_a_lock_held_past_the_busy_timeout_then_the_request_fails
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_one_account_contended_throughout_then_only_its_postings_fail() {
     let Some(rig) = rig(Backend::Dynamo).await else { return };
-    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let faults = rig.faults();
     let busy = AccountId::parse("busy").expect("id");
     let (name, currency) = (AccountName::parse("Busy").expect("name"), Currency::parse("BRL").expect("currency"));
     let zone = Zone::parse("America/Sao_Paulo").expect("zone");
@@ -236,7 +236,7 @@ async fn dynamodb_given_one_account_contended_throughout_then_only_its_postings_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_given_a_round_ends_before_writing_its_marks_then_the_next_round_writes_them_and_each_counts_once() {
     let Some(rig) = rig(Backend::Dynamo).await else { return };
-    let Seat::Dynamo { faults, .. } = &rig.seat else { unreachable!("a DynamoDB rig") };
+    let faults = rig.faults();
     let (applied, duplicate) = (fluxo::ports::Applied::Applied, fluxo::ports::Applied::Duplicate);
 
     // Each consolidation below is one round: one account, fewer than 50 postings.
