@@ -174,8 +174,7 @@ pub fn route(req: &Request) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     let method = req.method().as_str();
     let (route, allow) = match (segments.as_slice(), method) {
-        (["health"], "GET") => (Some(Route::Health), "GET"),
-        (["health"], _) => (None, "GET"),
+        (["health"], m) => (only(m, "GET", || Route::Health), "GET"),
         (["v1", "accounts", a], m) => {
             let account = Param::new(a);
             let route = match m {
