@@ -152,6 +152,27 @@ async fn given_seeded_entries_when_the_sqs_batch_arrives_twice_then_only_poison_
 }
 
 #[tokio::test]
+async fn given_an_sqs_record_without_a_message_id_when_the_batch_arrives_then_the_invocation_fails_and_nothing_applies()
+{
+    // GIVEN the account and the two entries the batch posts, and the batch with one record's id gone:
+    // the partial batch response could not name that record.
+    let world = world();
+    open_demo_account(&world).await;
+    seed_entries(&world).await;
+    let mut event: SqsEvent = serde_json::from_str(&sample("sqs/batch.json")).expect("the sample is an SQS event");
+    let last = event.records.len() - 1;
+    event.records[last].message_id = None;
+
+    // WHEN it arrives.
+    let refused = consolidate::handle(&world.api.ledger, event).await.expect_err("a record without an id");
+
+    // THEN the invocation fails, naming the record, so SQS redelivers the whole batch; the day has not moved.
+    assert_eq!(refused.index, last);
+    let day = run(&world, "apigw-rest/daily-balance.json").await;
+    assert_eq!(day_figures(&day.body), [0, 0, 0, 0, 0, 0], "nothing was applied");
+}
+
+#[tokio::test]
 async fn given_entries_never_consolidated_when_the_schedule_fires_twice_then_each_pass_publishes_them_again() {
     // GIVEN two recorded entries, their outbox rows lost: only reconciliation can find them.
     let world = world();
