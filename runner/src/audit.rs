@@ -45,11 +45,8 @@ pub struct AuditArgs {
 
 /// Runs the audit.
 pub fn run(args: AuditArgs) -> ExitCode {
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::io("start the runtime"))
-        .and_then(|runtime| runtime.block_on(audit(args)));
+    let outcome =
+        crate::runtime(tokio::runtime::Builder::new_multi_thread()).and_then(|runtime| runtime.block_on(audit(args)));
     match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),

@@ -73,11 +73,8 @@ pub fn run(args: ExportArgs) -> Result<(), CliError> {
         Some(path) => Box::new(File::create(path).map_err(CliError::io(format!("create {}", path.display())))?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::io("start the runtime"))?;
-    runtime.block_on(export(&args, Sink::new(args.format, BufWriter::new(output))?))
+    crate::runtime(tokio::runtime::Builder::new_current_thread())?
+        .block_on(export(&args, Sink::new(args.format, BufWriter::new(output))?))
 }
 
 async fn export(args: &ExportArgs, mut sink: Sink) -> Result<(), CliError> {

@@ -65,9 +65,9 @@ struct Tally {
 /// Runs the import; exit 0 when every line is recorded (now or before), 1 when the ledger refused
 /// some (they are in the rejects file), 2 when the import stopped early.
 pub fn run(args: ImportArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match crate::runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(runtime) => runtime,
-        Err(e) => return stopped(&CliError::io("start the runtime")(e).chain()),
+        Err(error) => return stopped(&error.chain()),
     };
     match runtime.block_on(import(args)) {
         Ok(tally) if tally.unfinished > 0 => stopped(&format!(

@@ -170,11 +170,7 @@ fn token(args: &TokenArgs) -> Result<(), CliError> {
 
 fn init() -> Result<(), CliError> {
     let settings = Settings::from_env()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::io("start the runtime"))?;
-    runtime.block_on(async {
+    runtime(tokio::runtime::Builder::new_current_thread())?.block_on(async {
         let clients = fluxo::adapters::aws::Clients::from_env(None).await;
         fluxo::adapters::aws::ensure_table(&clients.dynamodb, &settings.table).await?;
         let visibility_s = settings.queue.visibility_timeout.as_secs();
@@ -198,6 +194,12 @@ fn parse_scopes(raw: &str) -> Result<Vec<Scope>, CliError> {
             other => Err(CliError::Invalid(format!("unknown scope {other:?}; use ledger:read and/or ledger:write"))),
         })
         .collect()
+}
+
+/// The async runtime a command runs on, from `builder`: one thread for `init` and the API's clients,
+/// every core for the server and the audit.
+fn runtime(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, CliError> {
+    builder.enable_all().build().map_err(CliError::io("start the runtime"))
 }
 
 /// An account id from the command line.

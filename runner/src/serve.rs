@@ -22,9 +22,7 @@ use crate::{ServeArgs, Switch, consumer, docs, proxy};
 /// Starts the runtime and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<(), CliError> {
     init_logs();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::io("start the runtime"))?;
-    runtime.block_on(serve_until_stopped(args))
+    crate::runtime(tokio::runtime::Builder::new_multi_thread())?.block_on(serve_until_stopped(args))
 }
 
 /// The runner's metrics registry; `/metrics` renders it in Prometheus text format.

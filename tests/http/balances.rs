@@ -13,8 +13,7 @@ async fn an_entry_moves_its_daily_balance_once_consolidated() {
     let want = Day::of(0, &[first, second]);
     assert_eq!(owner.day_when(day, want).await, want);
     let body = Reply::of(owner.daily(&day.to_string())).await.expect(200);
-    let mut members: Vec<&str> = body.as_object().expect("an object").keys().map(String::as_str).collect();
-    members.sort_unstable();
+    let members = members(&body);
     let expected = [
         "account_id",
         "as_of",

@@ -10,8 +10,7 @@ async fn given_an_account_when_an_entry_is_posted_then_201_with_its_location_and
     let body = json!({"type": "credit", "amount": 1500, "description": "café da manhã", "occurred_at": at});
     let reply = Reply::of(owner.post_entry(&key(), &body)).await;
     let entry = reply.expect(201);
-    let mut members: Vec<&str> = entry.as_object().expect("an object").keys().map(String::as_str).collect();
-    members.sort_unstable();
+    let members = members(&entry);
     let expected = [
         "account_id",
         "amount",

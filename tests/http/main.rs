@@ -60,6 +60,13 @@ fn with(base: &Value, patch: Value) -> Value {
     out
 }
 
+/// The names of a JSON object's members, sorted.
+fn members(body: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = body.as_object().expect("an object").keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
 fn ids(entries: &[Value]) -> Vec<String> {
     entries.iter().map(id).collect()
 }

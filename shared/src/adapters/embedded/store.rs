@@ -276,7 +276,8 @@ impl Outbox for EmbeddedStore {
     }
 
     async fn published(&self, position: u64) -> Result<(), PortError> {
-        let position = i64::try_from(position).map_err(|e| PortError::failure(format!("outbox position: {e}")))?;
+        let position =
+            i64::try_from(position).map_err(|e| PortError::failure("an outbox position out of range").caused_by(e))?;
         self.write(move |tx| Ok(tx.execute("DELETE FROM outbox WHERE position <= ?1", [position]).map(|_| ())?)).await
     }
 }
