@@ -477,7 +477,9 @@ fn met(found: &Item, digest: &KeyDigest, token: &str) -> Result<Recorded, PortEr
 /// A random token that tells one recording write from every other: 64 bits, in hex.
 fn write_token() -> Result<String, PortError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| PortError::failure("no randomness for a write token").caused_by(e))?;
+    // getrandom's error implements std's Error only with its `std` feature, which the Lambda builds
+    // leave off: its text is the cause here.
+    getrandom::fill(&mut bytes).map_err(|e| PortError::failure(format!("no randomness for a write token: {e}")))?;
     Ok(crate::domain::hex(&bytes))
 }
 
